@@ -1,0 +1,106 @@
+package httpapi
+
+// Path prefixes the MLflow API is served under: MLflow's server answers both.
+var (
+	mlflowPrefixes    = []string{"/api/2.0/mlflow/", "/ajax-api/2.0/mlflow/"}
+	mlflow3Prefixes   = []string{"/api/2.0/mlflow/", "/ajax-api/2.0/mlflow/", "/api/3.0/mlflow/", "/ajax-api/3.0/mlflow/"}
+	artifactsPrefixes = []string{"/api/2.0/mlflow-artifacts/", "/ajax-api/2.0/mlflow-artifacts/"}
+	rootPrefix        = []string{"/"}
+)
+
+// route is one line of the route table.
+type route struct {
+	method   string
+	prefixes []string
+	path     string
+	handler  handlerFunc
+}
+
+// routes is the whole HTTP API on one screen. Paths and methods follow
+// MLflow's service.proto, model_registry.proto and mlflow_artifacts.proto.
+func (s *Server) routes() []route {
+	return []route{
+		{"GET", rootPrefix, "healthz", s.healthz},
+		{"GET", rootPrefix, "readyz", s.readyz},
+		{"GET", rootPrefix, "health", s.healthz},
+		{"GET", rootPrefix, "version", s.version},
+
+		// Experiments.
+		{"POST", mlflowPrefixes, "experiments/create", s.createExperiment},
+		{"GET", mlflowPrefixes, "experiments/get", s.getExperiment},
+		{"GET", mlflowPrefixes, "experiments/get-by-name", s.getExperimentByName},
+		{"POST", mlflowPrefixes, "experiments/search", s.searchExperiments},
+		{"GET", mlflowPrefixes, "experiments/search", s.searchExperiments},
+		{"POST", mlflowPrefixes, "experiments/update", s.updateExperiment},
+		{"POST", mlflowPrefixes, "experiments/delete", s.deleteExperiment},
+		{"POST", mlflowPrefixes, "experiments/restore", s.restoreExperiment},
+		{"POST", mlflowPrefixes, "experiments/set-experiment-tag", s.setExperimentTag},
+		{"POST", mlflowPrefixes, "experiments/delete-experiment-tag", s.deleteExperimentTag},
+
+		// Runs.
+		{"POST", mlflowPrefixes, "runs/create", s.createRun},
+		{"GET", mlflowPrefixes, "runs/get", s.getRun},
+		{"POST", mlflowPrefixes, "runs/update", s.updateRun},
+		{"POST", mlflowPrefixes, "runs/delete", s.deleteRun},
+		{"POST", mlflowPrefixes, "runs/restore", s.restoreRun},
+		{"POST", mlflowPrefixes, "runs/search", s.searchRuns},
+		{"POST", mlflowPrefixes, "runs/log-metric", s.logMetric},
+		{"POST", mlflowPrefixes, "runs/log-parameter", s.logParam},
+		{"POST", mlflowPrefixes, "runs/log-batch", s.logBatch},
+		{"POST", mlflowPrefixes, "runs/log-inputs", s.logInputs},
+		{"POST", mlflowPrefixes, "runs/log-model", s.logModel},
+		{"POST", mlflowPrefixes, "runs/set-tag", s.setTag},
+		{"POST", mlflowPrefixes, "runs/delete-tag", s.deleteTag},
+		{"POST", mlflow3Prefixes, "runs/outputs", s.logOutputs},
+
+		// Metrics.
+		{"GET", mlflowPrefixes, "metrics/get-history", s.getMetricHistory},
+		{"GET", mlflowPrefixes, "metrics/get-history-bulk-interval", s.getMetricHistoryBulkInterval},
+
+		// Artifacts of runs (listing through the tracking API).
+		{"GET", mlflowPrefixes, "artifacts/list", s.listArtifacts},
+
+		// Model registry: registered models.
+		{"POST", mlflowPrefixes, "registered-models/create", s.createRegisteredModel},
+		{"GET", mlflowPrefixes, "registered-models/get", s.getRegisteredModel},
+		{"POST", mlflowPrefixes, "registered-models/rename", s.renameRegisteredModel},
+		{"PATCH", mlflowPrefixes, "registered-models/update", s.updateRegisteredModel},
+		{"DELETE", mlflowPrefixes, "registered-models/delete", s.deleteRegisteredModel},
+		{"GET", mlflowPrefixes, "registered-models/search", s.searchRegisteredModels},
+		{"POST", mlflowPrefixes, "registered-models/set-tag", s.setRegisteredModelTag},
+		{"DELETE", mlflowPrefixes, "registered-models/delete-tag", s.deleteRegisteredModelTag},
+		{"POST", mlflowPrefixes, "registered-models/alias", s.setRegisteredModelAlias},
+		{"DELETE", mlflowPrefixes, "registered-models/alias", s.deleteRegisteredModelAlias},
+		{"GET", mlflowPrefixes, "registered-models/alias", s.getModelVersionByAlias},
+		{"POST", mlflowPrefixes, "registered-models/get-latest-versions", s.getLatestVersions},
+		{"GET", mlflowPrefixes, "registered-models/get-latest-versions", s.getLatestVersions},
+
+		// Model registry: model versions.
+		{"POST", mlflowPrefixes, "model-versions/create", s.createModelVersion},
+		{"GET", mlflowPrefixes, "model-versions/get", s.getModelVersion},
+		{"PATCH", mlflowPrefixes, "model-versions/update", s.updateModelVersion},
+		{"DELETE", mlflowPrefixes, "model-versions/delete", s.deleteModelVersion},
+		{"GET", mlflowPrefixes, "model-versions/search", s.searchModelVersions},
+		{"POST", mlflowPrefixes, "model-versions/transition-stage", s.transitionModelVersionStage},
+		{"GET", mlflowPrefixes, "model-versions/get-download-uri", s.getModelVersionDownloadURI},
+		{"POST", mlflowPrefixes, "model-versions/set-tag", s.setModelVersionTag},
+		{"DELETE", mlflowPrefixes, "model-versions/delete-tag", s.deleteModelVersionTag},
+
+		// MLflow 3 logged models.
+		{"POST", mlflow3Prefixes, "logged-models", s.createLoggedModel},
+		{"GET", mlflow3Prefixes, "logged-models/{model_id}", s.getLoggedModel},
+		{"PATCH", mlflow3Prefixes, "logged-models/{model_id}", s.finalizeLoggedModel},
+		{"DELETE", mlflow3Prefixes, "logged-models/{model_id}", s.deleteLoggedModel},
+		{"POST", mlflow3Prefixes, "logged-models/search", s.searchLoggedModels},
+		{"PATCH", mlflow3Prefixes, "logged-models/{model_id}/tags", s.setLoggedModelTags},
+		{"DELETE", mlflow3Prefixes, "logged-models/{model_id}/tags/{tag_key}", s.deleteLoggedModelTag},
+		{"POST", mlflow3Prefixes, "logged-models/{model_id}/params", s.logLoggedModelParams},
+		{"GET", mlflow3Prefixes, "logged-models/{model_id}/artifacts/directories", s.listLoggedModelArtifacts},
+
+		// Proxied artifacts (mlflow-artifacts:/ URIs).
+		{"GET", artifactsPrefixes, "artifacts", s.listProxiedArtifacts},
+		{"GET", artifactsPrefixes, "artifacts/{path...}", s.downloadArtifact},
+		{"PUT", artifactsPrefixes, "artifacts/{path...}", s.uploadArtifact},
+		{"DELETE", artifactsPrefixes, "artifacts/{path...}", s.deleteArtifact},
+	}
+}

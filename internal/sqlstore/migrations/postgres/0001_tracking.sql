@@ -1,0 +1,1 @@
+-- tracking schema: written by the tracking store

@@ -1,0 +1,196 @@
+// Package tracking holds mloop's experiment tracking domain: experiments, runs,
+// their params, metrics, tags and dataset inputs, MLflow 3 logged models, and
+// the search filter grammar MLflow clients speak.
+//
+// The Service applies MLflow's rules (validation limits, identifiers, default
+// names, page tokens, metric downsampling) on top of a Store, which only
+// persists. Store implementations live in sqlstore and pass the conformance
+// suite in sqlstore's tests.
+package tracking
+
+import (
+	"context"
+)
+
+// Lifecycle stages of experiments and runs.
+const (
+	LifecycleActive  = "active"
+	LifecycleDeleted = "deleted"
+)
+
+// View types for searches, as MLflow's ViewType enum.
+const (
+	ViewActiveOnly  = "ACTIVE_ONLY"
+	ViewDeletedOnly = "DELETED_ONLY"
+	ViewAll         = "ALL"
+)
+
+// Run statuses, as MLflow's RunStatus enum.
+const (
+	RunRunning   = "RUNNING"
+	RunScheduled = "SCHEDULED"
+	RunFinished  = "FINISHED"
+	RunFailed    = "FAILED"
+	RunKilled    = "KILLED"
+)
+
+// DefaultExperimentID is the id of the experiment named "Default" that always exists.
+const DefaultExperimentID = "0"
+
+// Tag is a key/value pair attached to an experiment, run, dataset input or model.
+type Tag struct {
+	Key   string
+	Value string
+}
+
+// Experiment is a named group of runs.
+type Experiment struct {
+	ID               string
+	Name             string
+	ArtifactLocation string
+	LifecycleStage   string
+	CreationTime     int64 // ms since the epoch
+	LastUpdateTime   int64 // ms since the epoch
+	Tags             []Tag
+}
+
+// RunInfo is the metadata of a run.
+type RunInfo struct {
+	RunID          string
+	RunName        string
+	ExperimentID   string
+	UserID         string
+	Status         string
+	StartTime      int64
+	EndTime        *int64
+	ArtifactURI    string
+	LifecycleStage string
+}
+
+// Metric is one point of a metric's history. RunID is set only where points of
+// several runs are returned together (bulk history).
+type Metric struct {
+	Key       string
+	Value     float64
+	Timestamp int64
+	Step      int64
+	RunID     string
+}
+
+// Param is a run's parameter; once logged its value cannot change.
+type Param struct {
+	Key   string
+	Value string
+}
+
+// Dataset describes a dataset a run used, as MLflow's Dataset message. Its
+// Digest links it to an mloop dataset version (lineage).
+type Dataset struct {
+	Name       string
+	Digest     string
+	SourceType string
+	Source     string
+	Schema     string
+	Profile    string
+}
+
+// DatasetInput is a dataset a run used, with tags such as mlflow.data.context.
+type DatasetInput struct {
+	Tags    []Tag
+	Dataset Dataset
+}
+
+// ModelInput is an MLflow 3 logged model a run used.
+type ModelInput struct {
+	ModelID string
+}
+
+// ModelOutput is an MLflow 3 logged model a run produced, at a step.
+type ModelOutput struct {
+	ModelID string
+	Step    int64
+}
+
+// Run is a run with its data: the latest value of each metric, its params, its
+// tags and its inputs and outputs.
+type Run struct {
+	Info         RunInfo
+	Metrics      []Metric
+	Params       []Param
+	Tags         []Tag
+	Inputs       []DatasetInput
+	ModelInputs  []ModelInput
+	ModelOutputs []ModelOutput
+}
+
+// ExperimentQuery selects experiments for SearchExperiments.
+type ExperimentQuery struct {
+	Filter     Filter
+	ViewType   string
+	OrderBy    []OrderBy
+	MaxResults int
+	Offset     int
+}
+
+// RunQuery selects runs for SearchRuns.
+type RunQuery struct {
+	ExperimentIDs []string
+	Filter        Filter
+	ViewType      string
+	OrderBy       []OrderBy
+	MaxResults    int
+	Offset        int
+}
+
+// RunUpdate holds the fields UpdateRun changes; nil fields stay as they are.
+type RunUpdate struct {
+	Status  *string
+	EndTime *int64
+	RunName *string
+}
+
+// Store persists tracking data. Methods return *mloop.Error values: ENOTFOUND
+// for an unknown experiment or run, EEXISTS for a duplicate experiment name,
+// EINVALID for a changed param value, and wrapped driver errors otherwise.
+// Every method is one transaction: nothing is partially written.
+type Store interface {
+	// CreateExperiment inserts e and returns its new id. When e.ArtifactLocation
+	// is empty, the store calls artifactLocation(id) to fill it in the same transaction.
+	CreateExperiment(ctx context.Context, e *Experiment, artifactLocation func(id string) string) (string, error)
+	GetExperiment(ctx context.Context, id string) (*Experiment, error)
+	GetExperimentByName(ctx context.Context, name string) (*Experiment, error)
+	SearchExperiments(ctx context.Context, q ExperimentQuery) ([]*Experiment, error)
+	RenameExperiment(ctx context.Context, id, newName string, now int64) error
+	// SetExperimentLifecycle deletes or restores an experiment; deleting it
+	// also marks its runs deleted, restoring restores them, as MLflow does.
+	SetExperimentLifecycle(ctx context.Context, id, stage string, now int64) error
+	SetExperimentTag(ctx context.Context, id string, tag Tag) error
+	DeleteExperimentTag(ctx context.Context, id, key string) error
+
+	// CreateRun inserts r (with its tags). The experiment must be active.
+	CreateRun(ctx context.Context, r *Run) error
+	GetRun(ctx context.Context, id string) (*Run, error)
+	UpdateRun(ctx context.Context, id string, u RunUpdate) (*RunInfo, error)
+	SetRunLifecycle(ctx context.Context, id, stage string, now int64) error
+	SearchRuns(ctx context.Context, q RunQuery) ([]*Run, error)
+	// LogBatch writes metrics, params and tags atomically. A param that
+	// already exists with a different value is EINVALID and nothing is written.
+	// The run must be active (ECONFLICT otherwise).
+	LogBatch(ctx context.Context, runID string, metrics []Metric, params []Param, tags []Tag) error
+	LogInputs(ctx context.Context, runID string, inputs []DatasetInput, models []ModelInput) error
+	LogOutputs(ctx context.Context, runID string, models []ModelOutput) error
+	DeleteTag(ctx context.Context, runID, key string) error
+
+	// GetMetricHistory returns up to maxResults points of key in runID ordered
+	// by (step, timestamp, value), skipping the first offset points.
+	GetMetricHistory(ctx context.Context, runID, key string, offset, maxResults int) ([]Metric, error)
+	// MetricSteps returns the sorted distinct steps of key in runID within
+	// [start, end], sampled with SampleSteps(…, maxResults): MLflow's rule.
+	SampledMetricSteps(ctx context.Context, runID, key string, start, end int64, maxResults int) ([]int64, error)
+	// MetricsAtSteps returns the points of key in runID whose step is in steps,
+	// ordered by (step, timestamp), each with RunID set.
+	MetricsAtSteps(ctx context.Context, runID, key string, steps []int64, maxResults int) ([]Metric, error)
+	// MetricStepRange returns the smallest and largest step of key in runID;
+	// ok is false when the run has no such metric.
+	MetricStepRange(ctx context.Context, runID, key string) (min, max int64, ok bool, err error)
+}
