@@ -28,9 +28,11 @@ const DefaultMaxBodyBytes = 16 << 20
 
 // Server serves the HTTP API. Fill its fields, then call Handler.
 type Server struct {
-	Tracking  *tracking.Service
-	Registry  *registry.Service
-	Artifacts *artifact.Store
+	Tracking *tracking.Service
+	// LoggedModels serves MLflow 3 logged models.
+	LoggedModels *tracking.LoggedModels
+	Registry     *registry.Service
+	Artifacts    *artifact.Store
 	// Ready reports whether the server can serve (database reachable); /readyz calls it.
 	Ready func(ctx context.Context) error
 	// Logger defaults to slog.Default(). Each request is logged at debug level.

@@ -4,3 +4,6 @@ package tracking
 type Service struct {
 	Store Store
 }
+
+// LoggedModels applies MLflow 3's logged-model rules on top of a store.
+type LoggedModels struct{}
