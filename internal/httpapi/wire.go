@@ -166,34 +166,36 @@ func decode(r *http.Request, maxBytes int64, dst any) error {
 	return unmarshalFields(body, dst)
 }
 
-// unmarshalFields decodes a JSON object into dst, turning type errors into
-// MLflow-style messages that name the field.
+// unmarshalFields decodes a JSON object into dst, a pointer to a struct, one
+// top-level field at a time, so a value of the wrong type is reported with
+// MLflow's message naming the field. Unknown fields are ignored, as MLflow's
+// server ignores them.
 func unmarshalFields(body []byte, dst any) error {
-	if err := json.Unmarshal(body, dst); err != nil {
-		var ute *json.UnmarshalTypeError
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(body, &raw); err != nil {
 		var se *json.SyntaxError
-		switch {
-		case errors.As(err, &ute) && ute.Field != "":
-			return mloop.Errorf(mloop.EINVALID, "Invalid value %s for parameter '%s' supplied.", fieldValue(body, ute.Field), ute.Field)
-		case errors.As(err, &se):
+		if errors.As(err, &se) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return mloop.Errorf(mloop.EBADREQUEST, "Malformed JSON in request body: %v", err)
-		default:
-			// Errors from the Unmarshalers above carry the field in err's text.
-			return mloop.Errorf(mloop.EINVALID, "Invalid request: %s", strings.TrimPrefix(err.Error(), "json: "))
+		}
+		return mloop.Errorf(mloop.EINVALID, "The request body must be a JSON object.")
+	}
+	v := reflect.ValueOf(dst).Elem()
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+		value, ok := raw[name]
+		if name == "" || name == "-" || !ok {
+			continue
+		}
+		if err := json.Unmarshal(value, v.Field(i).Addr().Interface()); err != nil {
+			shown := string(value)
+			if len(shown) > 100 {
+				shown = shown[:100] + "…"
+			}
+			return mloop.Errorf(mloop.EINVALID, "Invalid value %s for parameter '%s' supplied.", shown, name)
 		}
 	}
 	return nil
-}
-
-// fieldValue returns the raw JSON of a top-level field, for error messages.
-func fieldValue(body []byte, field string) string {
-	var m map[string]json.RawMessage
-	if json.Unmarshal(body, &m) == nil {
-		if v, ok := m[field]; ok {
-			return string(v)
-		}
-	}
-	return "?"
 }
 
 // decodeQuery builds a JSON object from the query string, using the shape of

@@ -1,0 +1,276 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/mloop/mloop/internal/artifact"
+	"github.com/mloop/mloop/internal/httpapi"
+	"github.com/mloop/mloop/internal/registry"
+	"github.com/mloop/mloop/internal/sqlstore"
+	"github.com/mloop/mloop/internal/tracking"
+)
+
+// Config is the server's configuration. NewConfig fills the defaults; flags
+// and MLOOP_* environment variables adjust it.
+type Config struct {
+	// Addr is the address to listen on (MLOOP_ADDR).
+	Addr string
+	// DataDir is the folder for the default SQLite file and artifacts (MLOOP_DATA).
+	DataDir string
+	// DB is a SQLite file path or a postgres:// URL; empty means DataDir/mloop.db (MLOOP_DB).
+	DB string
+	// Artifacts is a folder, file:// or s3:// URL; empty means DataDir/artifacts (MLOOP_ARTIFACTS).
+	Artifacts string
+	// LogLevel is debug, info, warn or error (MLOOP_LOG_LEVEL).
+	LogLevel string
+	// LogFormat is text or json (MLOOP_LOG_FORMAT).
+	LogFormat string
+	// ShutdownTimeout bounds how long in-flight requests may take to finish.
+	ShutdownTimeout time.Duration
+}
+
+// NewConfig returns the default configuration.
+func NewConfig() Config {
+	return Config{
+		Addr:            "127.0.0.1:5151",
+		DataDir:         "./mloop-data",
+		LogLevel:        "info",
+		LogFormat:       "text",
+		ShutdownTimeout: 30 * time.Second,
+	}
+}
+
+// dbDSN returns the database to open.
+func (c Config) dbDSN() string {
+	if c.DB != "" {
+		return c.DB
+	}
+	return filepath.Join(c.DataDir, "mloop.db")
+}
+
+// artifactsURL returns the artifact store to open.
+func (c Config) artifactsURL() string {
+	if c.Artifacts != "" {
+		return c.Artifacts
+	}
+	return filepath.Join(c.DataDir, "artifacts")
+}
+
+// Main is the whole server, built by hand from its components. Tests reuse it:
+// set Config (Addr "127.0.0.1:0", a temp DataDir), call Open, use URL, Close.
+type Main struct {
+	Config Config
+	Logger *slog.Logger
+
+	DB         *sqlstore.DB
+	Artifacts  *artifact.Store
+	HTTPServer *http.Server
+
+	ln   net.Listener
+	done chan error
+}
+
+// NewMain returns a Main with the default configuration.
+func NewMain() *Main {
+	return &Main{Config: NewConfig(), Logger: slog.Default()}
+}
+
+// Open opens the stores, builds the services and starts serving HTTP in the
+// background. Call Close to stop.
+func (m *Main) Open(ctx context.Context) (err error) {
+	if m.Logger == nil {
+		m.Logger = slog.Default()
+	}
+	defer func() {
+		if err != nil {
+			m.closeStores()
+		}
+	}()
+	if m.Config.DB == "" || m.Config.Artifacts == "" {
+		if err := os.MkdirAll(m.Config.DataDir, 0o755); err != nil {
+			return fmt.Errorf("create data folder: %w", err)
+		}
+	}
+	if m.DB, err = sqlstore.Open(ctx, m.Config.dbDSN()); err != nil {
+		return fmt.Errorf("open metadata store: %w", err)
+	}
+	m.DB.Logger = m.Logger
+	if m.Artifacts, err = artifact.Open(ctx, m.Config.artifactsURL()); err != nil {
+		return fmt.Errorf("open artifact store: %w", err)
+	}
+
+	trackingSvc := tracking.NewService(sqlstore.NewTrackingStore(m.DB))
+	api := &httpapi.Server{
+		Tracking:     trackingSvc,
+		LoggedModels: tracking.NewLoggedModels(sqlstore.NewLoggedModelStore(m.DB), trackingSvc),
+		Registry:     registry.NewService(sqlstore.NewRegistryStore(m.DB), trackingSvc),
+		Artifacts:    m.Artifacts,
+		Ready:        m.DB.Ping,
+		Logger:       m.Logger,
+		Version:      versionString(),
+	}
+	m.HTTPServer = &http.Server{
+		Handler:           api.Handler(),
+		ReadHeaderTimeout: 30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
+	}
+	if m.ln, err = net.Listen("tcp", m.Config.Addr); err != nil {
+		return fmt.Errorf("listen on %s: %w (is another server running there? choose another with --addr)", m.Config.Addr, err)
+	}
+	m.done = make(chan error, 1)
+	go func() {
+		err := m.HTTPServer.Serve(m.ln)
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		m.done <- err
+	}()
+	m.Logger.Info("mloop server listening", "url", m.URL(), "db", redactDSN(m.Config.dbDSN()),
+		"artifacts", redactDSN(m.Config.artifactsURL()), "version", versionString())
+	return nil
+}
+
+// URL returns the server's base URL, such as http://127.0.0.1:5151.
+func (m *Main) URL() string {
+	if m.ln == nil {
+		return ""
+	}
+	return "http://" + m.ln.Addr().String()
+}
+
+// Wait blocks until the HTTP server stops on its own (an error) or ctx ends.
+func (m *Main) Wait(ctx context.Context) error {
+	select {
+	case err := <-m.done:
+		m.done <- err
+		return err
+	case <-ctx.Done():
+		return nil
+	}
+}
+
+// Close stops accepting connections, lets in-flight requests finish (up to
+// Config.ShutdownTimeout), then closes the stores.
+func (m *Main) Close() error {
+	var err error
+	if m.HTTPServer != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
+		defer cancel()
+		if serr := m.HTTPServer.Shutdown(ctx); serr != nil {
+			err = fmt.Errorf("shut down http server: %w", serr)
+		}
+	}
+	return errors.Join(err, m.closeStores())
+}
+
+func (m *Main) closeStores() error {
+	var err error
+	if m.Artifacts != nil {
+		err = m.Artifacts.Close()
+		m.Artifacts = nil
+	}
+	if m.DB != nil {
+		err = errors.Join(err, m.DB.Close())
+		m.DB = nil
+	}
+	return err
+}
+
+// redactDSN hides a password in a URL for logs.
+func redactDSN(s string) string {
+	if i := strings.Index(s, "://"); i >= 0 {
+		if at := strings.Index(s[i+3:], "@"); at >= 0 {
+			cred := s[i+3 : i+3+at]
+			if user, _, ok := strings.Cut(cred, ":"); ok {
+				return s[:i+3] + user + ":xxxxx" + s[i+3+at:]
+			}
+		}
+	}
+	return s
+}
+
+// envOr returns the environment variable key, or def when it is unset.
+func envOr(key, def string) string {
+	if v, ok := os.LookupEnv(key); ok && v != "" {
+		return v
+	}
+	return def
+}
+
+// newLogger builds the process logger from the level and format names.
+func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("invalid --log-level %q: use debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("invalid --log-format %q: use text or json", format)
+}
+
+const serverUsage = `Usage: mloop server [flags]
+
+Runs the mloop server: the MLflow-compatible tracking and model registry REST
+API (point MLFLOW_TRACKING_URI at it), the proxied artifact API, /healthz and
+/readyz. Stops gracefully on SIGINT or SIGTERM.
+
+Flags (each falls back to the environment variable in brackets):
+`
+
+func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cfg := NewConfig()
+	fs := flag.NewFlagSet("mloop server", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, serverUsage); fs.PrintDefaults() }
+	fs.StringVar(&cfg.Addr, "addr", envOr("MLOOP_ADDR", cfg.Addr), "address to listen on [MLOOP_ADDR]")
+	fs.StringVar(&cfg.DataDir, "data", envOr("MLOOP_DATA", cfg.DataDir), "data folder for the default database and artifacts [MLOOP_DATA]")
+	fs.StringVar(&cfg.DB, "db", envOr("MLOOP_DB", ""), "metadata database: a SQLite file, or postgres://user@host/db (default DATA/mloop.db) [MLOOP_DB]")
+	fs.StringVar(&cfg.Artifacts, "artifacts", envOr("MLOOP_ARTIFACTS", ""), "artifact store: a folder, or s3://bucket/prefix?endpoint=…&region=… (default DATA/artifacts) [MLOOP_ARTIFACTS]")
+	fs.StringVar(&cfg.LogLevel, "log-level", envOr("MLOOP_LOG_LEVEL", cfg.LogLevel), "log level: debug (one line per request), info, warn, error [MLOOP_LOG_LEVEL]")
+	fs.StringVar(&cfg.LogFormat, "log-format", envOr("MLOOP_LOG_FORMAT", cfg.LogFormat), "log format: text or json [MLOOP_LOG_FORMAT]")
+	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long in-flight requests may take to finish on shutdown")
+	if err := fs.Parse(args); err != nil {
+		return usageExit(err)
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "mloop server: unexpected argument %q\n", fs.Arg(0))
+		return exitUsage
+	}
+	logger, err := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
+	if err != nil {
+		fmt.Fprintf(stderr, "mloop server: %v\n", err)
+		return exitUsage
+	}
+	m := NewMain()
+	m.Config, m.Logger = cfg, logger
+	if err := m.Open(ctx); err != nil {
+		fmt.Fprintf(stderr, "mloop server: %v\n", err)
+		return exitFailure
+	}
+	fmt.Fprintf(stdout, "mloop server listening on %s — set MLFLOW_TRACKING_URI=%s\n", m.URL(), m.URL())
+	werr := m.Wait(ctx)
+	logger.Info("shutting down: finishing in-flight requests")
+	if err := errors.Join(werr, m.Close()); err != nil {
+		fmt.Fprintf(stderr, "mloop server: %v\n", err)
+		return exitFailure
+	}
+	logger.Info("stopped")
+	return exitOK
+}

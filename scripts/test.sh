@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# The test command: sets up everything the tests need on a fresh machine, then
+# runs every test. CI (.ci/run) calls exactly this.
+#
+#   - PostgreSQL on 127.0.0.1:5432 (trust auth, database "test"): started when
+#     installed but stopped, installed from Debian's packages when missing.
+#   - MinIO on 127.0.0.1:9100: built once with `go install` into the tool cache
+#     (~/.cache/mloop-tools, kept between runs) and started for this run.
+#   - go vet, then go test -race over every package.
+#
+# Extra arguments go to `go test` (e.g. scripts/test.sh -run TestSearch ./internal/sqlstore/).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+MINIO_VERSION=v0.0.0-20260212201848-7aac2a2c5b7c
+TOOLS="${MLOOP_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/mloop-tools}"
+MINIO_PORT="${MLOOP_MINIO_PORT:-9100}"
+PG_URL="${MLOOP_TEST_POSTGRES:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}"
+
+log() { printf '==> %s\n' "$*" >&2; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# --- PostgreSQL ---------------------------------------------------------------
+pg_ready() { psql "$PG_URL" -Atqc 'select 1' >/dev/null 2>&1; }
+
+ensure_postgres() {
+  if pg_ready; then log "PostgreSQL is running"; return; fi
+  if ! ls /etc/postgresql/*/main >/dev/null 2>&1; then
+    log "PostgreSQL is not installed: installing Debian's postgresql"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq postgresql postgresql-client >/dev/null
+  fi
+  local ver; ver=$(ls /etc/postgresql | sort -V | tail -n 1)
+  local hba=/etc/postgresql/$ver/main/pg_hba.conf
+  if ! grep -qE '^host\s+all\s+all\s+127\.0\.0\.1/32\s+trust' "$hba"; then
+    log "PostgreSQL: trusting local TCP connections for the tests ($hba)"
+    as_root sed -i '1i host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust' "$hba"
+  fi
+  log "starting PostgreSQL $ver"
+  as_root pg_ctlcluster --skip-systemctl-redirect "$ver" main start 2>/dev/null \
+    || as_root pg_ctlcluster --skip-systemctl-redirect "$ver" main reload
+  for _ in $(seq 1 60); do
+    psql "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable" -Atqc 'select 1' >/dev/null 2>&1 && break
+    sleep 0.5
+  done
+  psql "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable" -Atqc \
+    "select 1 from pg_database where datname='test'" | grep -q 1 \
+    || psql "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable" -qc 'create database test'
+  pg_ready || { echo "PostgreSQL at $PG_URL does not answer; see /var/log/postgresql" >&2; exit 1; }
+}
+
+# --- MinIO --------------------------------------------------------------------
+ensure_minio() {
+  MINIO_BIN="$TOOLS/minio-$MINIO_VERSION"
+  if [ ! -x "$MINIO_BIN" ]; then
+    log "building MinIO $MINIO_VERSION with go install (cached in $TOOLS; takes a few minutes once)"
+    mkdir -p "$TOOLS/gobin.tmp"
+    GOBIN="$TOOLS/gobin.tmp" GOFLAGS=-mod=mod go install "github.com/minio/minio@$MINIO_VERSION"
+    mv "$TOOLS/gobin.tmp/minio" "$MINIO_BIN"
+    rmdir "$TOOLS/gobin.tmp"
+  fi
+  MINIO_DIR=$(mktemp -d)
+  export MINIO_ROOT_USER=mloop MINIO_ROOT_PASSWORD=mloop-secret
+  log "starting MinIO on 127.0.0.1:$MINIO_PORT"
+  "$MINIO_BIN" server "$MINIO_DIR" --quiet --address "127.0.0.1:$MINIO_PORT" \
+    --console-address "127.0.0.1:$((MINIO_PORT + 1))" >"$MINIO_DIR.log" 2>&1 &
+  MINIO_PID=$!
+  for _ in $(seq 1 120); do
+    curl -fsS "http://127.0.0.1:$MINIO_PORT/minio/health/live" >/dev/null 2>&1 && break
+    kill -0 "$MINIO_PID" 2>/dev/null || { cat "$MINIO_DIR.log" >&2; echo "MinIO failed to start" >&2; exit 1; }
+    sleep 0.5
+  done
+  export AWS_ACCESS_KEY_ID=mloop AWS_SECRET_ACCESS_KEY=mloop-secret AWS_REGION=us-east-1
+  export MLOOP_TEST_S3="s3://mloop-test?endpoint=http://127.0.0.1:$MINIO_PORT&region=us-east-1&use_path_style=true"
+}
+
+cleanup() {
+  if [ -n "${MINIO_PID:-}" ]; then kill "$MINIO_PID" 2>/dev/null || true; wait "$MINIO_PID" 2>/dev/null || true; fi
+  if [ -n "${MINIO_DIR:-}" ]; then rm -rf "$MINIO_DIR" "$MINIO_DIR.log"; fi
+}
+trap cleanup EXIT
+
+ensure_postgres
+ensure_minio
+export MLOOP_TEST_POSTGRES="$PG_URL"
+
+log "go vet"
+go vet ./...
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then echo "gofmt would change: $unformatted" >&2; exit 1; fi
+
+log "go test -race"
+if [ $# -gt 0 ]; then
+  go test -race -count=1 "$@"
+else
+  go test -race -count=1 -timeout 30m ./...
+fi
