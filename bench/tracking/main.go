@@ -60,24 +60,24 @@ func main() {
 
 // Result holds every figure the benchmark prints.
 type Result struct {
-	Date                  string  `json:"date"`
-	Clients               int     `json:"clients"`
-	IngestPointsPerSec    float64 `json:"ingest_points_per_sec"`
-	IngestP50Ms           float64 `json:"ingest_p50_ms"`
-	IngestP99Ms           float64 `json:"ingest_p99_ms"`
-	ServerPeakRSSMB       float64 `json:"server_peak_rss_mb"`
-	CeilingPointsPerSec   float64 `json:"ceiling_points_per_sec"`
-	IngestToCeiling       float64 `json:"ingest_to_ceiling"`
-	SearchRuns            int     `json:"search_runs"`
-	SearchP50Ms           float64 `json:"search_p50_ms"`
-	SearchP99Ms           float64 `json:"search_p99_ms"`
-	SearchResults         int     `json:"search_results"`
-	HistoryPoints         int     `json:"history_points"`
-	BulkIntervalP50Ms     float64 `json:"bulk_interval_p50_ms"`
-	BulkIntervalReturned  int     `json:"bulk_interval_returned"`
-	HistoryPointsPerSec   float64 `json:"history_points_per_sec"`
-	HistoryFullMs         float64 `json:"history_full_ms"`
-	SeedSeconds           float64 `json:"seed_seconds"`
+	Date                 string  `json:"date"`
+	Clients              int     `json:"clients"`
+	IngestPointsPerSec   float64 `json:"ingest_points_per_sec"`
+	IngestP50Ms          float64 `json:"ingest_p50_ms"`
+	IngestP99Ms          float64 `json:"ingest_p99_ms"`
+	ServerPeakRSSMB      float64 `json:"server_peak_rss_mb"`
+	CeilingPointsPerSec  float64 `json:"ceiling_points_per_sec"`
+	IngestToCeiling      float64 `json:"ingest_to_ceiling"`
+	SearchRuns           int     `json:"search_runs"`
+	SearchP50Ms          float64 `json:"search_p50_ms"`
+	SearchP99Ms          float64 `json:"search_p99_ms"`
+	SearchResults        int     `json:"search_results"`
+	HistoryPoints        int     `json:"history_points"`
+	BulkIntervalP50Ms    float64 `json:"bulk_interval_p50_ms"`
+	BulkIntervalReturned int     `json:"bulk_interval_returned"`
+	HistoryPointsPerSec  float64 `json:"history_points_per_sec"`
+	HistoryFullMs        float64 `json:"history_full_ms"`
+	SeedSeconds          float64 `json:"seed_seconds"`
 }
 
 func progress(format string, args ...any) {

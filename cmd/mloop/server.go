@@ -32,6 +32,11 @@ type Config struct {
 	DB string
 	// Artifacts is a folder, file:// or s3:// URL; empty means DataDir/artifacts (MLOOP_ARTIFACTS).
 	Artifacts string
+	// DefaultArtifactRoot is the root of new experiments' artifact locations
+	// (MLOOP_DEFAULT_ARTIFACT_ROOT). The default, mlflow-artifacts:/, has
+	// clients upload through this server into Artifacts; a file:// or s3://
+	// URI has them write there directly, as MLflow's --default-artifact-root.
+	DefaultArtifactRoot string
 	// LogLevel is debug, info, warn or error (MLOOP_LOG_LEVEL).
 	LogLevel string
 	// LogFormat is text or json (MLOOP_LOG_FORMAT).
@@ -43,11 +48,12 @@ type Config struct {
 // NewConfig returns the default configuration.
 func NewConfig() Config {
 	return Config{
-		Addr:            "127.0.0.1:5151",
-		DataDir:         "./mloop-data",
-		LogLevel:        "info",
-		LogFormat:       "text",
-		ShutdownTimeout: 30 * time.Second,
+		Addr:                "127.0.0.1:5151",
+		DefaultArtifactRoot: tracking.DefaultArtifactRoot,
+		DataDir:             "./mloop-data",
+		LogLevel:            "info",
+		LogFormat:           "text",
+		ShutdownTimeout:     30 * time.Second,
 	}
 }
 
@@ -102,19 +108,23 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			return fmt.Errorf("create data folder: %w", err)
 		}
 	}
-	if m.DB, err = sqlstore.Open(ctx, m.Config.dbDSN()); err != nil {
+	m.DB = sqlstore.NewDB(m.Config.dbDSN())
+	m.DB.Logger = m.Logger
+	if err = m.DB.Open(ctx); err != nil {
+		m.DB = nil
 		return fmt.Errorf("open metadata store: %w", err)
 	}
-	m.DB.Logger = m.Logger
 	if m.Artifacts, err = artifact.Open(ctx, m.Config.artifactsURL()); err != nil {
 		return fmt.Errorf("open artifact store: %w", err)
 	}
 
 	trackingSvc := tracking.NewService(sqlstore.NewTrackingStore(m.DB))
+	trackingSvc.ArtifactRoot = m.Config.DefaultArtifactRoot
+	loggedModels := tracking.NewLoggedModels(sqlstore.NewLoggedModelStore(m.DB), trackingSvc)
 	api := &httpapi.Server{
 		Tracking:     trackingSvc,
-		LoggedModels: tracking.NewLoggedModels(sqlstore.NewLoggedModelStore(m.DB), trackingSvc),
-		Registry:     registry.NewService(sqlstore.NewRegistryStore(m.DB), trackingSvc),
+		LoggedModels: loggedModels,
+		Registry:     registry.NewService(sqlstore.NewRegistryStore(m.DB), trackingSvc, loggedModels),
 		Artifacts:    m.Artifacts,
 		Ready:        m.DB.Ping,
 		Logger:       m.Logger,
@@ -243,6 +253,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs.StringVar(&cfg.DataDir, "data", envOr("MLOOP_DATA", cfg.DataDir), "data folder for the default database and artifacts [MLOOP_DATA]")
 	fs.StringVar(&cfg.DB, "db", envOr("MLOOP_DB", ""), "metadata database: a SQLite file, or postgres://user@host/db (default DATA/mloop.db) [MLOOP_DB]")
 	fs.StringVar(&cfg.Artifacts, "artifacts", envOr("MLOOP_ARTIFACTS", ""), "artifact store: a folder, or s3://bucket/prefix?endpoint=…&region=… (default DATA/artifacts) [MLOOP_ARTIFACTS]")
+	fs.StringVar(&cfg.DefaultArtifactRoot, "default-artifact-root", envOr("MLOOP_DEFAULT_ARTIFACT_ROOT", cfg.DefaultArtifactRoot), "root URI of new experiments' artifact locations: mlflow-artifacts:/ proxies uploads through this server; file:// or s3:// has clients write there directly [MLOOP_DEFAULT_ARTIFACT_ROOT]")
 	fs.StringVar(&cfg.LogLevel, "log-level", envOr("MLOOP_LOG_LEVEL", cfg.LogLevel), "log level: debug (one line per request), info, warn, error [MLOOP_LOG_LEVEL]")
 	fs.StringVar(&cfg.LogFormat, "log-format", envOr("MLOOP_LOG_FORMAT", cfg.LogFormat), "log format: text or json [MLOOP_LOG_FORMAT]")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long in-flight requests may take to finish on shutdown")

@@ -64,7 +64,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("/", s.adapt(func(w http.ResponseWriter, r *http.Request) error {
 		return mloop.Errorf(ENDPOINT_NOT_FOUND, "No API endpoint for %s %s.", r.Method, r.URL.Path)
 	}))
-	return s.logRequests(mux)
+	return s.logRequests(s.rejectUnsafeArtifactPaths(mux))
 }
 
 // ENDPOINT_NOT_FOUND is the MLflow error code for an unknown path; it is only

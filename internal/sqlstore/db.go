@@ -38,9 +38,13 @@ const (
 //go:embed migrations
 var migrationsFS embed.FS
 
-// DB is an open metadata database. Create it with Open; close it with Close.
+// DB is a metadata database. Create it with NewDB, adjust its exported
+// fields, then Open it; or call Open(ctx, dsn) for the defaults. Close it with Close.
 type DB struct {
-	// Dialect is SQLite or Postgres.
+	// DSN is a SQLite file path (a "file:" prefix is allowed) or a
+	// postgres:// URL.
+	DSN string
+	// Dialect is SQLite or Postgres, set from DSN by NewDB.
 	Dialect string
 	// Logger receives migration messages; it defaults to slog.Default().
 	Logger *slog.Logger
@@ -49,28 +53,44 @@ type DB struct {
 	r *sql.DB // reads: a pool (the same *sql.DB as w on PostgreSQL)
 }
 
-// Open opens the database at dsn and applies pending migrations. A dsn that
-// starts with postgres:// or postgresql:// selects PostgreSQL; anything else is
-// a SQLite file path (a "file:" prefix is allowed).
-func Open(ctx context.Context, dsn string) (*DB, error) {
-	db := &DB{Logger: slog.Default()}
-	var err error
+// NewDB returns an unopened DB for dsn. A dsn that starts with postgres:// or
+// postgresql:// selects PostgreSQL; anything else is a SQLite file path.
+func NewDB(dsn string) *DB {
+	db := &DB{DSN: dsn, Dialect: SQLite, Logger: slog.Default()}
 	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
 		db.Dialect = Postgres
+	}
+	return db
+}
+
+// Open opens the database at dsn with the default settings and applies
+// pending migrations.
+func Open(ctx context.Context, dsn string) (*DB, error) {
+	db := NewDB(dsn)
+	if err := db.Open(ctx); err != nil {
+		return nil, err
+	}
+	return db, nil
+}
+
+// Open connects and applies pending migrations.
+func (db *DB) Open(ctx context.Context) error {
+	var err error
+	dsn := db.DSN
+	if db.Dialect == Postgres {
 		if db.w, err = sql.Open("pgx", dsn); err != nil {
-			return nil, fmt.Errorf("open postgres: %w", err)
+			return fmt.Errorf("open postgres: %w", err)
 		}
 		db.w.SetMaxOpenConns(16)
 		db.w.SetMaxIdleConns(16)
 		db.r = db.w
 	} else {
-		db.Dialect = SQLite
 		path := strings.TrimPrefix(dsn, "file:")
 		if i := strings.IndexByte(path, '?'); i >= 0 {
 			path = path[:i]
 		}
 		if path == "" {
-			return nil, errors.New("open sqlite: empty path")
+			return errors.New("open sqlite: empty path")
 		}
 		q := url.Values{}
 		for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "foreign_keys(1)", "synchronous(NORMAL)"} {
@@ -79,7 +99,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		q.Set("_txlock", "immediate")
 		wdsn := "file:" + filepath.ToSlash(path) + "?" + q.Encode()
 		if db.w, err = sql.Open("sqlite", wdsn); err != nil {
-			return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+			return fmt.Errorf("open sqlite %s: %w", path, err)
 		}
 		db.w.SetMaxOpenConns(1)
 		db.w.SetMaxIdleConns(1)
@@ -88,7 +108,7 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 		q.Add("_pragma", "query_only(1)")
 		if db.r, err = sql.Open("sqlite", "file:"+filepath.ToSlash(path)+"?"+q.Encode()); err != nil {
 			db.w.Close()
-			return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+			return fmt.Errorf("open sqlite %s: %w", path, err)
 		}
 		n := max(4, runtime.GOMAXPROCS(0)*2)
 		db.r.SetMaxOpenConns(n)
@@ -96,13 +116,13 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	}
 	if err := db.w.PingContext(ctx); err != nil {
 		db.Close()
-		return nil, fmt.Errorf("connect to %s database: %w", db.Dialect, err)
+		return fmt.Errorf("connect to %s database: %w", db.Dialect, err)
 	}
 	if err := db.migrate(ctx); err != nil {
 		db.Close()
-		return nil, err
+		return err
 	}
-	return db, nil
+	return nil
 }
 
 // Close closes every connection.

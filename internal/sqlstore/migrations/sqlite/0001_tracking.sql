@@ -1,1 +1,137 @@
--- tracking schema: written by the tracking store
+-- Tracking schema (SQLite), modelled on MLflow's: experiments and their tags;
+-- runs with params, tags, metric history and latest metrics; datasets, inputs
+-- and input tags as MLflow's log-inputs; MLflow 3 model inputs and outputs as
+-- rows of inputs. Booleans are stored as 0/1 (BOOLEAN has numeric affinity).
+--
+-- One deliberate departure from MLflow: a metric series (one key of one run)
+-- has an integer id, latest_metrics.series_id, and metric history rows carry
+-- that id instead of (run_uuid, key). History rows shrink to about a third,
+-- which is what makes log-batch ingestion and history reads fast. The series
+-- row also keeps its smallest step, its number of distinct steps and, while
+-- they are few, the arithmetic runs its steps form (0, 1, 2, … is one run), so
+-- step sampling of such series needs no scan of the history.
+
+CREATE TABLE experiments (
+    experiment_id     INTEGER PRIMARY KEY,
+    name              TEXT    NOT NULL UNIQUE,
+    artifact_location TEXT    NOT NULL DEFAULT '',
+    lifecycle_stage   TEXT    NOT NULL DEFAULT 'active' CHECK (lifecycle_stage IN ('active', 'deleted')),
+    creation_time     INTEGER NOT NULL DEFAULT 0,
+    last_update_time  INTEGER NOT NULL DEFAULT 0
+);
+
+INSERT INTO experiments (experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time)
+VALUES (0, 'Default', 'mlflow-artifacts:/0', 'active',
+        CAST(unixepoch('subsec') * 1000 AS INTEGER), CAST(unixepoch('subsec') * 1000 AS INTEGER));
+
+CREATE TABLE experiment_tags (
+    experiment_id INTEGER NOT NULL REFERENCES experiments (experiment_id),
+    key           TEXT    NOT NULL,
+    value         TEXT    NOT NULL,
+    PRIMARY KEY (experiment_id, key)
+) WITHOUT ROWID;
+
+CREATE TABLE runs (
+    run_uuid        TEXT    NOT NULL PRIMARY KEY,
+    name            TEXT    NOT NULL DEFAULT '',
+    experiment_id   INTEGER NOT NULL REFERENCES experiments (experiment_id),
+    user_id         TEXT    NOT NULL DEFAULT '',
+    status          TEXT    NOT NULL CHECK (status IN ('RUNNING', 'SCHEDULED', 'FINISHED', 'FAILED', 'KILLED')),
+    start_time      INTEGER NOT NULL DEFAULT 0,
+    end_time        INTEGER,
+    deleted_time    INTEGER,
+    artifact_uri    TEXT    NOT NULL DEFAULT '',
+    lifecycle_stage TEXT    NOT NULL DEFAULT 'active' CHECK (lifecycle_stage IN ('active', 'deleted'))
+) WITHOUT ROWID;
+
+-- SearchRuns' default order within an experiment; lifecycle changes of a whole experiment.
+CREATE INDEX runs_experiment_start_time ON runs (experiment_id, start_time DESC, run_uuid);
+
+CREATE TABLE params (
+    run_uuid TEXT NOT NULL REFERENCES runs (run_uuid),
+    key      TEXT NOT NULL,
+    value    TEXT NOT NULL,
+    PRIMARY KEY (run_uuid, key)
+) WITHOUT ROWID;
+
+-- Search filters such as params.alpha = '0.1' (the index also holds run_uuid).
+CREATE INDEX params_key_value ON params (key, value);
+
+CREATE TABLE tags (
+    run_uuid TEXT NOT NULL REFERENCES runs (run_uuid),
+    key      TEXT NOT NULL,
+    value    TEXT NOT NULL,
+    PRIMARY KEY (run_uuid, key)
+) WITHOUT ROWID;
+
+CREATE INDEX tags_key_value ON tags (key, value);
+
+-- One row per metric series: the latest point as MLflow's latest_metrics (the
+-- largest (step, timestamp, value)), plus step statistics: step_segments
+-- encodes the series' distinct steps as arithmetic runs, NULL once they need
+-- too many runs. A NaN value is stored as 0 with is_nan set, as MLflow does.
+CREATE TABLE latest_metrics (
+    series_id   INTEGER PRIMARY KEY,
+    run_uuid    TEXT    NOT NULL REFERENCES runs (run_uuid),
+    key         TEXT    NOT NULL,
+    value       REAL    NOT NULL,
+    timestamp   INTEGER NOT NULL,
+    step        INTEGER NOT NULL,
+    is_nan      BOOLEAN NOT NULL,
+    min_step    INTEGER NOT NULL,
+    step_count  INTEGER NOT NULL,
+    step_segments BLOB,
+    UNIQUE (run_uuid, key)
+);
+
+-- Search filters such as metrics.rmse < 0.5.
+CREATE INDEX latest_metrics_key_value ON latest_metrics (key, value, run_uuid);
+
+-- Metric history, clustered by series and (step, timestamp, value): history
+-- reads and step lookups are range scans, and identical points collapse on
+-- the primary key. No foreign key: the series row is written in the same
+-- transaction and never deleted, and a per-row check would only slow ingestion.
+CREATE TABLE metrics (
+    series_id INTEGER NOT NULL,
+    step      INTEGER NOT NULL,
+    timestamp INTEGER NOT NULL,
+    value     REAL    NOT NULL,
+    is_nan    BOOLEAN NOT NULL,
+    PRIMARY KEY (series_id, step, timestamp, value, is_nan)
+) WITHOUT ROWID;
+
+CREATE TABLE datasets (
+    dataset_uuid        TEXT    NOT NULL PRIMARY KEY,
+    experiment_id       INTEGER NOT NULL REFERENCES experiments (experiment_id),
+    name                TEXT    NOT NULL,
+    digest              TEXT    NOT NULL,
+    dataset_source_type TEXT    NOT NULL DEFAULT '',
+    dataset_source      TEXT    NOT NULL DEFAULT '',
+    dataset_schema      TEXT    NOT NULL DEFAULT '',
+    dataset_profile     TEXT    NOT NULL DEFAULT '',
+    UNIQUE (experiment_id, name, digest)
+);
+
+-- Edges between runs and what they used or produced, as MLflow's inputs table:
+-- (DATASET, dataset_uuid, RUN, run_uuid) for dataset inputs,
+-- (RUN_INPUT, run_uuid, MODEL_INPUT, model_id) for MLflow 3 model inputs and
+-- (RUN_OUTPUT, run_uuid, MODEL_OUTPUT, model_id) with a step for model outputs.
+CREATE TABLE inputs (
+    input_uuid       TEXT    NOT NULL UNIQUE,
+    source_type      TEXT    NOT NULL,
+    source_id        TEXT    NOT NULL,
+    destination_type TEXT    NOT NULL,
+    destination_id   TEXT    NOT NULL,
+    step             INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (source_type, source_id, destination_type, destination_id)
+);
+
+-- Loading the dataset inputs of runs, and dataset search filters.
+CREATE INDEX inputs_destination ON inputs (destination_type, destination_id, source_type);
+
+CREATE TABLE input_tags (
+    input_uuid TEXT NOT NULL REFERENCES inputs (input_uuid),
+    name       TEXT NOT NULL,
+    value      TEXT NOT NULL,
+    PRIMARY KEY (input_uuid, name)
+) WITHOUT ROWID;
