@@ -37,6 +37,14 @@ type Config struct {
 	// clients upload through this server into Artifacts; a file:// or s3://
 	// URI has them write there directly, as MLflow's --default-artifact-root.
 	DefaultArtifactRoot string
+	// AllowFileURISources lets model versions be registered from file: URIs
+	// of other machines, as MLflow's server does when its environment sets
+	// MLFLOW_ALLOW_FILE_URI_AS_MODEL_VERSION_SOURCE (read here too).
+	AllowFileURISources bool
+	// DeploymentsTarget is the URL of the MLflow AI gateway that the web
+	// UI's gateway-proxy endpoint forwards to (MLFLOW_DEPLOYMENTS_TARGET, as
+	// MLflow's server reads it); empty means none.
+	DeploymentsTarget string
 	// LogLevel is debug, info, warn or error (MLOOP_LOG_LEVEL).
 	LogLevel string
 	// LogFormat is text or json (MLOOP_LOG_FORMAT).
@@ -121,14 +129,18 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	trackingSvc := tracking.NewService(sqlstore.NewTrackingStore(m.DB))
 	trackingSvc.ArtifactRoot = m.Config.DefaultArtifactRoot
 	loggedModels := tracking.NewLoggedModels(sqlstore.NewLoggedModelStore(m.DB), trackingSvc)
+	registrySvc := registry.NewService(sqlstore.NewRegistryStore(m.DB), trackingSvc, loggedModels)
+	registrySvc.AllowFileURISources = m.Config.AllowFileURISources
 	api := &httpapi.Server{
 		Tracking:     trackingSvc,
 		LoggedModels: loggedModels,
-		Registry:     registry.NewService(sqlstore.NewRegistryStore(m.DB), trackingSvc, loggedModels),
+		Registry:     registrySvc,
 		Artifacts:    m.Artifacts,
 		Ready:        m.DB.Ping,
 		Logger:       m.Logger,
 		Version:      versionString(),
+
+		DeploymentsTarget: m.Config.DeploymentsTarget,
 	}
 	m.HTTPServer = &http.Server{
 		Handler:           api.Handler(),
@@ -219,6 +231,21 @@ func envOr(key, def string) string {
 	return def
 }
 
+// envBool reads the boolean environment variable key as MLflow reads its
+// own: true, false, 1 or 0 in any case; def when it is unset or empty.
+func envBool(key string, def bool) (bool, error) {
+	switch v := os.Getenv(key); strings.ToLower(v) {
+	case "":
+		return def, nil
+	case "true", "1":
+		return true, nil
+	case "false", "0":
+		return false, nil
+	default:
+		return false, fmt.Errorf("invalid %s=%q: use true, false, 1 or 0", key, v)
+	}
+}
+
 // newLogger builds the process logger from the level and format names.
 func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 	var lv slog.Level
@@ -256,6 +283,13 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs.StringVar(&cfg.DefaultArtifactRoot, "default-artifact-root", envOr("MLOOP_DEFAULT_ARTIFACT_ROOT", cfg.DefaultArtifactRoot), "root URI of new experiments' artifact locations: mlflow-artifacts:/ proxies uploads through this server; file:// or s3:// has clients write there directly [MLOOP_DEFAULT_ARTIFACT_ROOT]")
 	fs.StringVar(&cfg.LogLevel, "log-level", envOr("MLOOP_LOG_LEVEL", cfg.LogLevel), "log level: debug (one line per request), info, warn, error [MLOOP_LOG_LEVEL]")
 	fs.StringVar(&cfg.LogFormat, "log-format", envOr("MLOOP_LOG_FORMAT", cfg.LogFormat), "log format: text or json [MLOOP_LOG_FORMAT]")
+	allowFileURIs, err := envBool(registry.AllowFileURISourcesEnv, cfg.AllowFileURISources)
+	if err != nil {
+		fmt.Fprintf(stderr, "mloop server: %v\n", err)
+		return exitUsage
+	}
+	fs.BoolVar(&cfg.AllowFileURISources, "allow-file-uri-sources", allowFileURIs, "allow file:// URIs of other machines as model version sources ["+registry.AllowFileURISourcesEnv+"]")
+	fs.StringVar(&cfg.DeploymentsTarget, "deployments-target", envOr("MLFLOW_DEPLOYMENTS_TARGET", ""), "URL of the MLflow AI gateway the web UI's gateway-proxy forwards to [MLFLOW_DEPLOYMENTS_TARGET]")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long in-flight requests may take to finish on shutdown")
 	if err := fs.Parse(args); err != nil {
 		return usageExit(err)

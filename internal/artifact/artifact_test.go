@@ -538,9 +538,13 @@ func TestCleanPath(t *testing.T) {
 			t.Errorf("CleanPath(%q): got %q, %v, want an %s error", in, got, err, mloop.EINVALID)
 			continue
 		}
-		// The message names the offending path, as the client sent it.
-		if msg := mloop.ErrorMessage(err); !strings.Contains(msg, fmt.Sprintf("%q", in)) {
-			t.Errorf("CleanPath(%q): got message %q, want it to name the path", in, msg)
+		// Clients see MLflow's message, word for word; the error's text,
+		// for logs, names the offending path as the client sent it.
+		if msg := mloop.ErrorMessage(err); msg != "Invalid path" {
+			t.Errorf("CleanPath(%q): got message %q, want %q", in, msg, "Invalid path")
+		}
+		if !strings.Contains(err.Error(), fmt.Sprintf("%q", in)) {
+			t.Errorf("CleanPath(%q): got error %q, want it to name the path", in, err)
 		}
 	}
 }
@@ -613,6 +617,9 @@ func TestContentType(t *testing.T) {
 	tests := []struct{ name, want string }{
 		{"MLmodel", "text/plain"},
 		{"model/MLproject", "text/plain"},
+		{"mlproject", "text/plain"},
+		{"a.txt", "text/plain"},
+		{"d.pdf", "application/pdf"},
 		{"conda.yaml", "text/plain"},
 		{"requirements.txt", "text/plain"},
 		{"metrics.json", "text/plain"},
@@ -628,4 +635,97 @@ func TestContentType(t *testing.T) {
 			t.Errorf("ContentType(%q): got %q, want %q", tt.name, got, tt.want)
 		}
 	}
+}
+
+func TestLocalPath(t *testing.T) {
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		uri   string
+		want  string // "" when the URI is not local
+		local bool
+	}{
+		{"/data/mlruns/1", "/data/mlruns/1", true},
+		{"/data/./mlruns/../x/", "/data/x", true},
+		{"data/x", filepath.Join(wd, "data/x"), true},
+		{"file:///data/x", "/data/x", true},
+		{"file:/data/x", "/data/x", true},
+		{"FILE:///data/x", "/data/x", true},
+		{"file://localhost/data/x", "/data/x", true},
+		{"file://LOCALHOST:8080/data/x", "/data/x", true},
+		{"file://127.0.0.1/data/x", "/data/x", true},
+		{"file://./data/x", "/data/x", true},
+		{"file:///data/a%20b?q=1#f", "/data/a b", true},
+		{"/data/a%20b", "/data/a b", true},
+		{"file://123.456.789.123/path/to/source", "", false},
+		{"file://otherhost/data/x", "", false},
+		{"//otherhost/data/x", "", false},
+		{"mlflow-artifacts:/1/r/artifacts", "", false},
+		{"s3://bucket/x", "", false},
+		{"http://localhost/x", "", false},
+		{"runs:/r/model", "", false},
+	}
+	for _, tt := range tests {
+		got, local := LocalPath(tt.uri)
+		if local != tt.local || got != filepath.FromSlash(tt.want) {
+			t.Errorf("LocalPath(%q): got %q, %v, want %q, %v", tt.uri, got, local, tt.want, tt.local)
+		}
+	}
+}
+
+func TestKeyOf(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "store")
+	local := MustOpen(t, root)
+	mem := MustOpen(t, "mem://")
+	rootURI := "file://" + filepath.ToSlash(root)
+	tests := []struct {
+		store *Store
+		uri   string
+		want  string
+		kind  string
+	}{
+		{local, "mlflow-artifacts:/1/r/artifacts", "1/r/artifacts", ""},
+		{local, "http://host:5000/api/2.0/mlflow-artifacts/artifacts/1/r/artifacts", "1/r/artifacts", ""},
+		{local, rootURI + "/1/r/artifacts", "1/r/artifacts", ""},
+		{local, rootURI, "", ""},
+		{local, rootURI + "/1/r/artifacts/model/..", "1/r/artifacts", ""},
+		{local, filepath.Join(root, "1", "r"), "1/r", ""},
+		{local, "file://localhost" + filepath.ToSlash(root) + "/0/x", "0/x", ""},
+		// Local paths outside the store's folder are not served.
+		{local, rootURI + "/../secret", "", mloop.ENOTIMPLEMENTED},
+		{local, rootURI + "-sibling/x", "", mloop.ENOTIMPLEMENTED},
+		{local, "file:///etc/passwd", "", mloop.ENOTIMPLEMENTED},
+		{local, "file://otherhost" + filepath.ToSlash(root) + "/x", "", mloop.ENOTIMPLEMENTED},
+		{local, "s3://bucket/x", "", mloop.ENOTIMPLEMENTED},
+		{local, "mlflow-artifacts:/1/../../etc", "", mloop.EINVALID},
+		// A store with no local folder serves no local path.
+		{mem, rootURI + "/1/r/artifacts", "", mloop.ENOTIMPLEMENTED},
+		{mem, "mlflow-artifacts:/1/r/artifacts", "1/r/artifacts", ""},
+	}
+	for _, tt := range tests {
+		got, err := tt.store.KeyOf(tt.uri)
+		if mloop.ErrorCode(err) != tt.kind || got != tt.want {
+			t.Errorf("KeyOf(%q): got %q, %v, want %q with error kind %q", tt.uri, got, err, tt.want, tt.kind)
+		}
+	}
+}
+
+// FuzzLocalPath checks that LocalPath never panics and that the path of a
+// local URI is absolute and clean.
+func FuzzLocalPath(f *testing.F) {
+	for _, u := range []string{"/a/b", "a/../b", "file:///a", "file:/a", "file://localhost:1/a", "file://h/a",
+		"//h/a", "file:", "file://", "file:%2e%2e", "s3://b/k", "", ":", "file://[::1]/a", "file://u@127.0.0.1/a?q#f"} {
+		f.Add(u)
+	}
+	f.Fuzz(func(t *testing.T, uri string) {
+		p, local := LocalPath(uri)
+		if !local {
+			return
+		}
+		if !filepath.IsAbs(p) || filepath.Clean(p) != p {
+			t.Fatalf("LocalPath(%q) = %q: want an absolute, clean path", uri, p)
+		}
+	})
 }

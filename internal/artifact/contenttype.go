@@ -6,19 +6,22 @@ import (
 	"strings"
 )
 
-// textNames are the extensions (and the extension-less names MLmodel and
-// MLproject) that MLflow serves as text/plain so that its UI can show them.
+// textNames are the extensions (and the extension-less file names) that
+// MLflow serves as text/plain so that its UI can show them. MLflow's own list
+// (mlflow/utils/mime_type_utils.py) spells the project file "mlproject", the
+// value of its MLPROJECT_FILE_NAME, and compares case-sensitively; "MLproject",
+// the name MLflow projects actually use, is served as text too.
 var textNames = map[string]bool{
 	"txt": true, "log": true, "err": true, "cfg": true, "conf": true, "cnf": true,
 	"cf": true, "ini": true, "properties": true, "prop": true, "hocon": true,
 	"toml": true, "yaml": true, "yml": true, "xml": true, "json": true, "js": true,
 	"py": true, "py3": true, "csv": true, "tsv": true, "md": true, "rst": true,
-	"MLmodel": true, "MLproject": true,
+	"MLmodel": true, "mlproject": true, "MLproject": true,
 }
 
 // ContentType guesses the media type of an artifact from its name, as
 // MLflow's server does for downloads: the text formats MLflow knows (and the
-// files MLmodel and MLproject) are text/plain, other names take the type
+// files MLmodel, mlproject and MLproject) are text/plain, other names take the type
 // registered for their extension, and anything unknown is
 // application/octet-stream. The result carries no parameters (no charset).
 func ContentType(name string) string {

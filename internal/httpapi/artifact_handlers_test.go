@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -325,5 +326,196 @@ func TestArtifactsDisabled(t *testing.T) {
 		{http.MethodGet, artifactsAPI + "?path=a"},
 	} {
 		wantArtifactError(t, srv, tt.method, tt.target, http.StatusServiceUnavailable, "TEMPORARILY_UNAVAILABLE")
+	}
+}
+
+// withLocalArtifactRoot gives the server a local artifact store in a fresh
+// folder, and has new experiments keep their artifacts there through
+// file:// URIs, as `mloop server --artifacts DIR --default-artifact-root
+// file://DIR` does. It returns the folder.
+func withLocalArtifactRoot(tb testing.TB) (string, func(*Server)) {
+	tb.Helper()
+	dir := filepath.Join(tb.TempDir(), "store")
+	store, err := artifact.Open(context.Background(), dir)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { store.Close() })
+	return dir, func(s *Server) {
+		s.Artifacts = store
+		s.Tracking.ArtifactRoot = "file://" + filepath.ToSlash(dir)
+	}
+}
+
+// mustWriteFile writes content to the file p, creating its folders, as an
+// MLflow client logs artifacts straight to a file:// artifact root.
+func mustWriteFile(tb testing.TB, p, content string) {
+	tb.Helper()
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+// TestListRunArtifactsLocalRoot checks the tracking API's listing of a run
+// whose artifact_uri is a file:// URI inside the server's artifact store,
+// and that a run whose artifacts live elsewhere on the server's disk is not
+// served.
+func TestListRunArtifactsLocalRoot(t *testing.T) {
+	dir, opt := withLocalArtifactRoot(t)
+	srv, s := newTestServer(t, opt)
+	run := mustCreateArtifactRun(t, s)
+	root := run.Info.ArtifactURI
+	runDir, ok := artifact.LocalPath(root)
+	if !ok || !strings.HasPrefix(runDir, dir+string(filepath.Separator)) {
+		t.Fatalf("run artifact_uri %q: want a file:// URI under %s", root, dir)
+	}
+	mustWriteFile(t, filepath.Join(runDir, "model", "MLmodel"), "flavors: {}")
+	mustWriteFile(t, filepath.Join(runDir, "metrics.csv"), "a,b\n")
+
+	rootJSON, _ := json.Marshal(root)
+	list := "/api/2.0/mlflow/artifacts/list?run_id=" + run.Info.RunID
+	wantArtifactResponse(t, srv, http.MethodGet, list, nil, http.StatusOK, `{"root_uri":`+string(rootJSON)+`,"files":[`+
+		`{"path":"metrics.csv","is_dir":false,"file_size":4},`+
+		`{"path":"model","is_dir":true}]}`)
+	wantArtifactResponse(t, srv, http.MethodGet, list+"&path=model", nil, http.StatusOK, `{"root_uri":`+string(rootJSON)+`,"files":[`+
+		`{"path":"model/MLmodel","is_dir":false,"file_size":11}]}`)
+
+	// An experiment whose artifact_location is a folder the server does not
+	// serve: its runs' artifacts are the client's to read.
+	ctx := context.Background()
+	expID, err := s.Tracking.CreateExperiment(ctx, "elsewhere", "file://"+filepath.ToSlash(t.TempDir()), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := s.Tracking.CreateRun(ctx, tracking.CreateRunRequest{ExperimentID: expID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantArtifactError(t, srv, http.MethodGet, "/api/2.0/mlflow/artifacts/list?run_id="+other.Info.RunID, http.StatusNotImplemented, "NOT_IMPLEMENTED")
+}
+
+// TestArtifactInvalidPathMessage checks that a path that could leave the
+// artifact root is answered with MLflow's exact error body, which MLflow's
+// test_path_validation compares with ==.
+func TestArtifactInvalidPathMessage(t *testing.T) {
+	srv, s := newTestServer(t)
+	run := mustCreateArtifactRun(t, s)
+	const want = `{"error_code":"INVALID_PARAMETER_VALUE","message":"Invalid path"}`
+	for _, target := range []string{
+		"/api/2.0/mlflow/artifacts/list?run_id=" + run.Info.RunID + "&path=../path",
+		"/api/2.0/mlflow/artifacts/list?run_id=" + run.Info.RunID + "&path=%2e%2e%2fpath",
+		"/api/2.0/mlflow/artifacts/list?run_id=" + run.Info.RunID + "&path=/etc",
+		artifactsAPI + "?path=../path",
+		artifactsAPI + "/a%2f..%2f..%2fpath",
+	} {
+		wantArtifactResponse(t, srv, http.MethodGet, target, nil, http.StatusBadRequest, want)
+	}
+}
+
+// TestSendArtifactUnder checks the download MLflow's get-artifact and
+// model-versions/get-artifact endpoints answer, for every kind of artifact
+// root the server serves, through a test route that serves
+// sendArtifactUnder(root, path) for the query's root and path.
+func TestSendArtifactUnder(t *testing.T) {
+	dir, opt := withLocalArtifactRoot(t)
+	_, s := newTestServer(t, opt)
+	mux := http.NewServeMux()
+	mux.Handle("GET /artifact", s.adapt(func(w http.ResponseWriter, r *http.Request) error {
+		rel, err := artifact.CleanPath(r.URL.Query().Get("path"))
+		if err != nil {
+			return err
+		}
+		return s.sendArtifactUnder(w, r, r.URL.Query().Get("root"), rel)
+	}))
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+
+	ctx := context.Background()
+	files := []struct{ name, contentType string }{
+		{"a.txt", "text/plain"},
+		{"b.pkl", "application/octet-stream"},
+		{"c.png", "image/png"},
+		{"d.pdf", "application/pdf"},
+		{"MLmodel", "text/plain"},
+		{"mlproject", "text/plain"},
+	}
+	for _, f := range files {
+		if err := s.Artifacts.Put(ctx, "0/r/artifacts/"+f.name, strings.NewReader(f.name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustWriteFile(t, filepath.Join(dir, "mvroot", "model", "MLmodel"), "flavors: {}")
+
+	get := func(root, p string, header http.Header) (*http.Response, string) {
+		t.Helper()
+		q := url.Values{"root": {root}, "path": {p}}
+		req, err := http.NewRequest(http.MethodGet, srv.URL+"/artifact?"+q.Encode(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for k, v := range header {
+			req.Header[k] = v
+		}
+		resp, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp, strings.TrimSuffix(string(b), "\n")
+	}
+
+	roots := []string{
+		"mlflow-artifacts:/0/r/artifacts",
+		"mlflow-artifacts://host:5000/0/r/artifacts",
+		"http://127.0.0.1:5000/api/2.0/mlflow-artifacts/artifacts/0/r/artifacts",
+		"file://" + filepath.ToSlash(dir) + "/0/r/artifacts",
+	}
+	for _, root := range roots {
+		for _, f := range files {
+			// As in MLflow, the server's guess wins over what the client accepts.
+			resp, body := get(root, f.name, http.Header{"Accept": {"text/html"}})
+			if resp.StatusCode != http.StatusOK || body != f.name {
+				t.Errorf("%s %s: got %d %q, want 200 %q", root, f.name, resp.StatusCode, body, f.name)
+				continue
+			}
+			h := resp.Header
+			if got := h.Get("Content-Type"); got != f.contentType {
+				t.Errorf("%s %s: got Content-Type %q, want %q", root, f.name, got, f.contentType)
+			}
+			if got, want := h.Get("Content-Disposition"), "attachment; filename="+f.name; got != want {
+				t.Errorf("%s %s: got Content-Disposition %q, want %q", root, f.name, got, want)
+			}
+			if got := h.Get("X-Content-Type-Options"); got != "nosniff" {
+				t.Errorf("%s %s: got X-Content-Type-Options %q, want nosniff", root, f.name, got)
+			}
+		}
+	}
+
+	tests := []struct {
+		root, path string
+		status     int
+		body       string
+	}{
+		// A model version's source under the store's root.
+		{"mlflow-artifacts:/mvroot", "model/MLmodel", http.StatusOK, "flavors: {}"},
+		{"file://" + filepath.ToSlash(dir) + "/mvroot/model", "MLmodel", http.StatusOK, "flavors: {}"},
+		{"mlflow-artifacts:/0/r/artifacts", "missing.txt", http.StatusNotFound, ""},
+		{"mlflow-artifacts:/0/r", "artifacts", http.StatusNotFound, ""}, // a folder
+		{"mlflow-artifacts:/0/r/artifacts", "../../../etc/passwd", http.StatusBadRequest, `{"error_code":"INVALID_PARAMETER_VALUE","message":"Invalid path"}`},
+		{"file:///etc", "passwd", http.StatusNotImplemented, ""},
+		{"s3://bucket/0/r/artifacts", "a.txt", http.StatusNotImplemented, ""},
+	}
+	for _, tt := range tests {
+		resp, body := get(tt.root, tt.path, nil)
+		if resp.StatusCode != tt.status || (tt.body != "" && body != tt.body) {
+			t.Errorf("%s %s: got %d %q, want %d %q", tt.root, tt.path, resp.StatusCode, body, tt.status, tt.body)
+		}
 	}
 }

@@ -251,6 +251,79 @@ func TestRegistryLocalSource(t *testing.T) {
 	}
 }
 
+// MLflow's test_create_model_version_with_file_uri(_env_var): with a file://
+// artifact root, a file URI inside the run's artifacts is a valid source; a
+// file URI of another machine is refused unless the server allows them
+// (MLFLOW_ALLOW_FILE_URI_AS_MODEL_VERSION_SOURCE); and a symbolic link in
+// the run's artifacts does not let a source out of them.
+func TestRegistryFileURISource(t *testing.T) {
+	_, opt := withLocalArtifactRoot(t)
+	srv, _ := newTestServer(t, opt)
+	c := apiClient{t, srv.URL}
+	exp := c.mustCall(http.MethodPost, "experiments/create", map[string]any{"name": "file-uris"})
+	run := c.mustCall(http.MethodPost, "runs/create", map[string]any{"experiment_id": exp["experiment_id"]})
+	info := run["run"].(map[string]any)["info"].(map[string]any)
+	runID, artifactURI := info["run_id"].(string), info["artifact_uri"].(string)
+	if !strings.HasPrefix(artifactURI, "file://") {
+		t.Fatalf("run artifact_uri %q: want a file:// URI", artifactURI)
+	}
+	c.mustCall(http.MethodPost, "registered-models/create", map[string]any{"name": "test"})
+
+	runDir := strings.TrimPrefix(artifactURI, "file://")
+	outside := t.TempDir()
+	if err := os.MkdirAll(runDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, filepath.Join(runDir, "link")); err != nil {
+		t.Fatal(err)
+	}
+
+	const (
+		notLocal  = "To use a local path as a model version source, the run_id request parameter has to be specified"
+		fileURI   = "MLflow tracking server doesn't allow using a file URI as a model version source for security reasons. To disable this check, set the MLFLOW_ALLOW_FILE_URI_AS_MODEL_VERSION_SOURCE environment variable to True."
+		otherHost = "file://123.456.789.123/path/to/source"
+	)
+	tests := []struct {
+		source, runID string
+		msg           string // "" when the version is created
+	}{
+		{artifactURI, runID, ""},
+		{artifactURI + "/model", runID, ""},
+		{artifactURI + "/.", runID, ""},
+		{artifactURI + "/model/..", runID, ""},
+		{"file://localhost" + runDir + "/model", runID, ""},
+		{artifactURI, "", notLocal},
+		{"file:///tmp", "", notLocal},
+		{artifactURI + "/..", runID, notLocal},
+		{artifactURI + "/link/model", runID, notLocal},
+		{otherHost, runID, fileURI},
+		{"FILE://otherhost/x", "", fileURI},
+	}
+	for _, tt := range tests {
+		status, out := c.call(http.MethodPost, "model-versions/create", map[string]any{"name": "test", "source": tt.source, "run_id": tt.runID})
+		if tt.msg == "" {
+			if status != http.StatusOK {
+				t.Errorf("source %s: got %d %v, want 200", tt.source, status, out)
+			}
+			continue
+		}
+		wantError(t, status, out, http.StatusBadRequest, "INVALID_PARAMETER_VALUE", "Invalid model version source: '"+tt.source+"'. "+tt.msg)
+	}
+
+	// A server that allows file URIs (its environment sets the variable).
+	_, opt = withLocalArtifactRoot(t)
+	srv, _ = newTestServer(t, opt, func(s *Server) { s.Registry.AllowFileURISources = true })
+	c = apiClient{t, srv.URL}
+	c.mustCall(http.MethodPost, "registered-models/create", map[string]any{"name": "test"})
+	status, out := c.call(http.MethodPost, "model-versions/create", map[string]any{"name": "test", "source": otherHost, "run_id": "run_id_1"})
+	if status != http.StatusOK {
+		t.Errorf("source %s with file URIs allowed: got %d %v, want 200", otherHost, status, out)
+	}
+	// A local source must still lie in its run's artifacts.
+	status, out = c.call(http.MethodPost, "model-versions/create", map[string]any{"name": "test", "source": "file:///tmp"})
+	wantError(t, status, out, http.StatusBadRequest, "INVALID_PARAMETER_VALUE", notLocal)
+}
+
 // MLflow 3: a version registered from a logged model (model_id, source
 // models:/<model_id>) records the model id and the model's run, downloads
 // from the model's artifacts, and is listed on the logged model's

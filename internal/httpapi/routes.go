@@ -6,6 +6,8 @@ var (
 	mlflow3Prefixes   = []string{"/api/2.0/mlflow/", "/ajax-api/2.0/mlflow/", "/api/3.0/mlflow/", "/ajax-api/3.0/mlflow/"}
 	artifactsPrefixes = []string{"/api/2.0/mlflow-artifacts/", "/ajax-api/2.0/mlflow-artifacts/"}
 	rootPrefix        = []string{"/"}
+	// ajaxPrefix serves the endpoints MLflow adds for its web UI only.
+	ajaxPrefix = []string{"/ajax-api/2.0/mlflow/"}
 )
 
 // route is one line of the route table.
@@ -96,6 +98,16 @@ func (s *Server) routes() []route {
 		{"DELETE", mlflow3Prefixes, "logged-models/{model_id}/tags/{tag_key}", s.deleteLoggedModelTag},
 		{"POST", mlflow3Prefixes, "logged-models/{model_id}/params", s.logLoggedModelParams},
 		{"GET", mlflow3Prefixes, "logged-models/{model_id}/artifacts/directories", s.listLoggedModelArtifacts},
+
+		// Endpoints of MLflow's web UI, outside its protobuf services.
+		{"GET", ajaxPrefix, "metrics/get-history-bulk", s.getMetricHistoryBulk},
+		{"POST", ajaxPrefix, "experiments/search-datasets", s.searchDatasets},
+		{"POST", ajaxPrefix, "runs/create-promptlab-run", s.createPromptlabRun},
+		{"GET", ajaxPrefix, "gateway-proxy", s.gatewayProxy},
+		{"POST", ajaxPrefix, "gateway-proxy", s.gatewayProxy},
+		{"POST", ajaxPrefix, "upload-artifact", s.uploadRunArtifact},
+		{"GET", rootPrefix, "get-artifact", s.getRunArtifact},
+		{"GET", rootPrefix, "model-versions/get-artifact", s.getModelVersionArtifact},
 
 		// Proxied artifacts (mlflow-artifacts:/ URIs).
 		{"GET", artifactsPrefixes, "artifacts", s.listProxiedArtifacts},

@@ -41,6 +41,10 @@ type Server struct {
 	MaxBodyBytes int64
 	// Version is reported by /version and /api/2.0/mlflow/... server info.
 	Version string
+	// DeploymentsTarget is the URL of the MLflow AI gateway (deployments
+	// server) that the web UI's gateway-proxy endpoint forwards to, as
+	// MLflow's MLFLOW_DEPLOYMENTS_TARGET; empty means no gateway.
+	DeploymentsTarget string
 }
 
 // handlerFunc is a handler that may fail; adapt turns its error into a response.

@@ -6,7 +6,6 @@ import (
 	"math"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/mloop/mloop"
 	"github.com/mloop/mloop/internal/tracking"
@@ -118,7 +117,7 @@ func (e enumJSON) value(field string, names []string) (string, error) {
 	if n, err := strconv.Atoi(s); err == nil && n >= 1 && n <= len(names) {
 		return names[n-1], nil
 	}
-	return "", mloop.Errorf(mloop.EINVALID, "Invalid value %s for parameter '%s' supplied. It must be one of %s.", e.raw, field, strings.Join(names, ", "))
+	return "", invalidValue(field, e.raw)
 }
 
 var (
@@ -318,18 +317,19 @@ func tagsToJSON(tags []tracking.Tag) []tagJSON {
 }
 
 // Experiments.
+//
+// Request structs list their fields in the order of the schema MLflow's
+// handler validates, so the first bad field reported is MLflow's; fields
+// tagged `mlflow:"required"` are checked by decode.
 
 func (s *Server) createExperiment(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		Name             string    `json:"name"`
+		Name             string    `json:"name" mlflow:"required"`
 		ArtifactLocation string    `json:"artifact_location"`
 		Tags             []tagJSON `json:"tags"`
 	}
 	if err := decode(r, s.MaxBodyBytes, &req); err != nil {
 		return err
-	}
-	if req.Name == "" {
-		return missing("name")
 	}
 	id, err := s.Tracking.CreateExperiment(r.Context(), req.Name, req.ArtifactLocation, tagsFromJSON(req.Tags))
 	if err != nil {
@@ -342,13 +342,10 @@ func (s *Server) createExperiment(w http.ResponseWriter, r *http.Request) error 
 
 func (s *Server) getExperiment(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		ExperimentID idJSON `json:"experiment_id"`
+		ExperimentID idJSON `json:"experiment_id" mlflow:"required"`
 	}
 	if err := decode(r, s.MaxBodyBytes, &req); err != nil {
 		return err
-	}
-	if req.ExperimentID == "" {
-		return missing("experiment_id")
 	}
 	e, err := s.Tracking.GetExperiment(r.Context(), string(req.ExperimentID))
 	if err != nil {
@@ -361,13 +358,10 @@ func (s *Server) getExperiment(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) getExperimentByName(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		ExperimentName string `json:"experiment_name"`
+		ExperimentName string `json:"experiment_name" mlflow:"required"`
 	}
 	if err := decode(r, s.MaxBodyBytes, &req); err != nil {
 		return err
-	}
-	if req.ExperimentName == "" {
-		return missing("experiment_name")
 	}
 	e, err := s.Tracking.GetExperimentByName(r.Context(), req.ExperimentName)
 	if err != nil {
@@ -380,11 +374,11 @@ func (s *Server) getExperimentByName(w http.ResponseWriter, r *http.Request) err
 
 func (s *Server) searchExperiments(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		MaxResults Int64    `json:"max_results"`
-		PageToken  string   `json:"page_token"`
-		Filter     string   `json:"filter"`
-		OrderBy    []string `json:"order_by"`
 		ViewType   enumJSON `json:"view_type"`
+		MaxResults Int64    `json:"max_results"`
+		OrderBy    []string `json:"order_by"`
+		Filter     string   `json:"filter"`
+		PageToken  string   `json:"page_token"`
 	}
 	if err := decode(r, s.MaxBodyBytes, &req); err != nil {
 		return err
@@ -412,17 +406,11 @@ func (s *Server) searchExperiments(w http.ResponseWriter, r *http.Request) error
 
 func (s *Server) updateExperiment(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		ExperimentID idJSON `json:"experiment_id"`
-		NewName      string `json:"new_name"`
+		ExperimentID idJSON `json:"experiment_id" mlflow:"required"`
+		NewName      string `json:"new_name" mlflow:"required"`
 	}
 	if err := decode(r, s.MaxBodyBytes, &req); err != nil {
 		return err
-	}
-	switch {
-	case req.ExperimentID == "":
-		return missing("experiment_id")
-	case req.NewName == "":
-		return missing("new_name")
 	}
 	if err := s.Tracking.RenameExperiment(r.Context(), string(req.ExperimentID), req.NewName); err != nil {
 		return err
@@ -432,16 +420,13 @@ func (s *Server) updateExperiment(w http.ResponseWriter, r *http.Request) error 
 
 // experimentIDRequest is the request of DeleteExperiment and RestoreExperiment.
 type experimentIDRequest struct {
-	ExperimentID idJSON `json:"experiment_id"`
+	ExperimentID idJSON `json:"experiment_id" mlflow:"required"`
 }
 
 func (s *Server) deleteExperiment(w http.ResponseWriter, r *http.Request) error {
 	var req experimentIDRequest
 	if err := decode(r, s.MaxBodyBytes, &req); err != nil {
 		return err
-	}
-	if req.ExperimentID == "" {
-		return missing("experiment_id")
 	}
 	if err := s.Tracking.DeleteExperiment(r.Context(), string(req.ExperimentID)); err != nil {
 		return err
@@ -454,9 +439,6 @@ func (s *Server) restoreExperiment(w http.ResponseWriter, r *http.Request) error
 	if err := decode(r, s.MaxBodyBytes, &req); err != nil {
 		return err
 	}
-	if req.ExperimentID == "" {
-		return missing("experiment_id")
-	}
 	if err := s.Tracking.RestoreExperiment(r.Context(), string(req.ExperimentID)); err != nil {
 		return err
 	}
@@ -465,18 +447,12 @@ func (s *Server) restoreExperiment(w http.ResponseWriter, r *http.Request) error
 
 func (s *Server) setExperimentTag(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		ExperimentID idJSON `json:"experiment_id"`
-		Key          string `json:"key"`
+		ExperimentID idJSON `json:"experiment_id" mlflow:"required"`
+		Key          string `json:"key" mlflow:"required"`
 		Value        string `json:"value"`
 	}
 	if err := decode(r, s.MaxBodyBytes, &req); err != nil {
 		return err
-	}
-	switch {
-	case req.ExperimentID == "":
-		return missing("experiment_id")
-	case req.Key == "":
-		return missing("key")
 	}
 	tag := tracking.Tag{Key: req.Key, Value: req.Value}
 	if err := s.Tracking.SetExperimentTag(r.Context(), string(req.ExperimentID), tag); err != nil {
@@ -487,17 +463,11 @@ func (s *Server) setExperimentTag(w http.ResponseWriter, r *http.Request) error 
 
 func (s *Server) deleteExperimentTag(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		ExperimentID idJSON `json:"experiment_id"`
-		Key          string `json:"key"`
+		ExperimentID idJSON `json:"experiment_id" mlflow:"required"`
+		Key          string `json:"key" mlflow:"required"`
 	}
 	if err := decode(r, s.MaxBodyBytes, &req); err != nil {
 		return err
-	}
-	switch {
-	case req.ExperimentID == "":
-		return missing("experiment_id")
-	case req.Key == "":
-		return missing("key")
 	}
 	if err := s.Tracking.DeleteExperimentTag(r.Context(), string(req.ExperimentID), req.Key); err != nil {
 		return err
@@ -510,9 +480,9 @@ func (s *Server) deleteExperimentTag(w http.ResponseWriter, r *http.Request) err
 func (s *Server) createRun(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
 		ExperimentID idJSON    `json:"experiment_id"`
-		UserID       string    `json:"user_id"`
-		RunName      string    `json:"run_name"`
 		StartTime    Int64     `json:"start_time"`
+		RunName      string    `json:"run_name"`
+		UserID       string    `json:"user_id"`
 		Tags         []tagJSON `json:"tags"`
 	}
 	if err := decode(r, s.MaxBodyBytes, &req); err != nil {
@@ -535,8 +505,7 @@ func (s *Server) createRun(w http.ResponseWriter, r *http.Request) error {
 
 // runIDRequest is the request of GetRun, DeleteRun and RestoreRun.
 type runIDRequest struct {
-	RunID   string `json:"run_id"`
-	RunUUID string `json:"run_uuid"`
+	RunID string `json:"run_id" mlflow:"required"`
 }
 
 func (s *Server) getRun(w http.ResponseWriter, r *http.Request) error {
@@ -544,11 +513,7 @@ func (s *Server) getRun(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, s.MaxBodyBytes, &req); err != nil {
 		return err
 	}
-	id, err := runIDOf(req.RunID, req.RunUUID)
-	if err != nil {
-		return err
-	}
-	run, err := s.Tracking.GetRun(r.Context(), id)
+	run, err := s.Tracking.GetRun(r.Context(), req.RunID)
 	if err != nil {
 		return err
 	}
@@ -559,17 +524,12 @@ func (s *Server) getRun(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) updateRun(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		RunID   string   `json:"run_id"`
-		RunUUID string   `json:"run_uuid"`
-		Status  enumJSON `json:"status"`
+		RunID   string   `json:"run_id" mlflow:"required"`
 		EndTime Int64    `json:"end_time"`
+		Status  enumJSON `json:"status"`
 		RunName Str      `json:"run_name"`
 	}
 	if err := decode(r, s.MaxBodyBytes, &req); err != nil {
-		return err
-	}
-	id, err := runIDOf(req.RunID, req.RunUUID)
-	if err != nil {
 		return err
 	}
 	var u tracking.RunUpdate
@@ -584,7 +544,7 @@ func (s *Server) updateRun(w http.ResponseWriter, r *http.Request) error {
 	if req.RunName.Set {
 		u.RunName = &req.RunName.V
 	}
-	info, err := s.Tracking.UpdateRun(r.Context(), id, u)
+	info, err := s.Tracking.UpdateRun(r.Context(), req.RunID, u)
 	if err != nil {
 		return err
 	}
@@ -598,11 +558,7 @@ func (s *Server) deleteRun(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, s.MaxBodyBytes, &req); err != nil {
 		return err
 	}
-	id, err := runIDOf(req.RunID, req.RunUUID)
-	if err != nil {
-		return err
-	}
-	if err := s.Tracking.DeleteRun(r.Context(), id); err != nil {
+	if err := s.Tracking.DeleteRun(r.Context(), req.RunID); err != nil {
 		return err
 	}
 	return ok(w, nil)
@@ -613,11 +569,7 @@ func (s *Server) restoreRun(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, s.MaxBodyBytes, &req); err != nil {
 		return err
 	}
-	id, err := runIDOf(req.RunID, req.RunUUID)
-	if err != nil {
-		return err
-	}
-	if err := s.Tracking.RestoreRun(r.Context(), id); err != nil {
+	if err := s.Tracking.RestoreRun(r.Context(), req.RunID); err != nil {
 		return err
 	}
 	return ok(w, nil)
@@ -627,13 +579,17 @@ func (s *Server) searchRuns(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
 		ExperimentIDs []idJSON `json:"experiment_ids"`
 		Filter        string   `json:"filter"`
-		RunViewType   enumJSON `json:"run_view_type"`
 		MaxResults    Int64    `json:"max_results"`
 		OrderBy       []string `json:"order_by"`
+		RunViewType   enumJSON `json:"run_view_type"`
 		PageToken     string   `json:"page_token"`
 	}
 	if err := decode(r, s.MaxBodyBytes, &req); err != nil {
 		return err
+	}
+	// MLflow's handler bounds max_results before the store sees it.
+	if req.MaxResults.Set && req.MaxResults.V > tracking.MaxSearchResults {
+		return invalidValue("max_results", json.RawMessage(strconv.FormatInt(req.MaxResults.V, 10)))
 	}
 	view, err := req.RunViewType.value("run_view_type", viewTypeNames)
 	if err != nil {
@@ -658,11 +614,10 @@ func (s *Server) searchRuns(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) logMetric(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		RunID         string  `json:"run_id"`
-		RunUUID       string  `json:"run_uuid"`
-		Key           string  `json:"key"`
-		Value         Float64 `json:"value"`
-		Timestamp     Int64   `json:"timestamp"`
+		RunID         string  `json:"run_id" mlflow:"required"`
+		Key           string  `json:"key" mlflow:"required"`
+		Value         Float64 `json:"value" mlflow:"required"`
+		Timestamp     Int64   `json:"timestamp" mlflow:"required"`
 		Step          Int64   `json:"step"`
 		ModelID       string  `json:"model_id"`
 		DatasetName   string  `json:"dataset_name"`
@@ -671,21 +626,9 @@ func (s *Server) logMetric(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, s.MaxBodyBytes, &req); err != nil {
 		return err
 	}
-	id, err := runIDOf(req.RunID, req.RunUUID)
-	if err != nil {
-		return err
-	}
-	switch {
-	case req.Key == "":
-		return missing("key")
-	case !req.Value.Set:
-		return missing("value")
-	case !req.Timestamp.Set:
-		return missing("timestamp")
-	}
 	m := metricJSON{Key: req.Key, Value: req.Value, Timestamp: req.Timestamp, Step: req.Step,
 		ModelID: req.ModelID, DatasetName: req.DatasetName, DatasetDigest: req.DatasetDigest}
-	if err := s.logMetrics(r, id, []metricJSON{m}, nil, nil); err != nil {
+	if err := s.logMetrics(r, req.RunID, []metricJSON{m}, nil, nil); err != nil {
 		return err
 	}
 	return ok(w, nil)
@@ -716,22 +659,14 @@ func (s *Server) logMetrics(r *http.Request, runID string, in []metricJSON, para
 
 func (s *Server) logParam(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		RunID   string `json:"run_id"`
-		RunUUID string `json:"run_uuid"`
-		Key     string `json:"key"`
-		Value   string `json:"value"`
+		RunID string `json:"run_id" mlflow:"required"`
+		Key   string `json:"key" mlflow:"required"`
+		Value string `json:"value"`
 	}
 	if err := decode(r, s.MaxBodyBytes, &req); err != nil {
 		return err
 	}
-	id, err := runIDOf(req.RunID, req.RunUUID)
-	if err != nil {
-		return err
-	}
-	if req.Key == "" {
-		return missing("key")
-	}
-	if err := s.Tracking.LogParam(r.Context(), id, tracking.Param{Key: req.Key, Value: req.Value}); err != nil {
+	if err := s.Tracking.LogParam(r.Context(), req.RunID, tracking.Param{Key: req.Key, Value: req.Value}); err != nil {
 		return err
 	}
 	return ok(w, nil)
@@ -751,10 +686,10 @@ func (c *countingReader) Read(p []byte) (int, error) {
 
 func (s *Server) logBatch(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		RunID   string       `json:"run_id"`
-		Metrics []metricJSON `json:"metrics"`
-		Params  []paramJSON  `json:"params"`
-		Tags    []tagJSON    `json:"tags"`
+		RunID   string               `json:"run_id" mlflow:"required"`
+		Metrics listJSON[metricJSON] `json:"metrics"`
+		Params  listJSON[paramJSON]  `json:"params"`
+		Tags    listJSON[tagJSON]    `json:"tags"`
 	}
 	body := &countingReader{ReadCloser: r.Body}
 	r.Body = body
@@ -764,32 +699,26 @@ func (s *Server) logBatch(w http.ResponseWriter, r *http.Request) error {
 	if body.n > tracking.MaxBatchRequestBytes {
 		return mloop.Errorf(mloop.EINVALID, "Batched logging API requests must be at most %d bytes, got a request of size %d.", tracking.MaxBatchRequestBytes, body.n)
 	}
-	if req.RunID == "" {
-		return missing("run_id")
-	}
-	for i, m := range req.Metrics {
-		switch {
-		case m.Key == "":
-			return missing("metrics[" + strconv.Itoa(i) + "].key")
-		case !m.Value.Set:
-			return missing("metrics[" + strconv.Itoa(i) + "].value")
-		case !m.Timestamp.Set:
-			return missing("metrics[" + strconv.Itoa(i) + "].timestamp")
+	// As MLflow's handler, a point without key, value or timestamp, and a
+	// param or tag without key, make the whole list invalid.
+	for _, m := range req.Metrics.Items {
+		if m.Key == "" || !m.Value.Set || !m.Timestamp.Set {
+			return invalidValue("metrics", req.Metrics.Raw)
 		}
 	}
-	params := make([]tracking.Param, len(req.Params))
-	for i, p := range req.Params {
+	params := make([]tracking.Param, len(req.Params.Items))
+	for i, p := range req.Params.Items {
 		if p.Key == "" {
-			return missing("params[" + strconv.Itoa(i) + "].key")
+			return invalidValue("params", req.Params.Raw)
 		}
 		params[i] = tracking.Param{Key: p.Key, Value: p.Value}
 	}
-	for i, t := range req.Tags {
+	for _, t := range req.Tags.Items {
 		if t.Key == "" {
-			return missing("tags[" + strconv.Itoa(i) + "].key")
+			return invalidValue("tags", req.Tags.Raw)
 		}
 	}
-	if err := s.logMetrics(r, req.RunID, req.Metrics, params, tagsFromJSON(req.Tags)); err != nil {
+	if err := s.logMetrics(r, req.RunID, req.Metrics.Items, params, tagsFromJSON(req.Tags.Items)); err != nil {
 		return err
 	}
 	return ok(w, nil)
@@ -797,15 +726,16 @@ func (s *Server) logBatch(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) logInputs(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		RunID    string             `json:"run_id"`
+		RunID    string             `json:"run_id" mlflow:"required"`
 		Datasets []datasetInputJSON `json:"datasets"`
 		Models   []modelIOJSON      `json:"models"`
 	}
 	if err := decode(r, s.MaxBodyBytes, &req); err != nil {
 		return err
 	}
-	if req.RunID == "" {
-		return missing("run_id")
+	// MLflow 2 requires datasets; MLflow 3 clients may send models alone.
+	if req.Datasets == nil && req.Models == nil {
+		return missing("datasets")
 	}
 	datasets := make([]tracking.DatasetInput, len(req.Datasets))
 	for i, d := range req.Datasets {
@@ -831,17 +761,11 @@ func (s *Server) logInputs(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) logOutputs(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		RunID  string        `json:"run_id"`
-		Models []modelIOJSON `json:"models"`
+		RunID  string        `json:"run_id" mlflow:"required"`
+		Models []modelIOJSON `json:"models" mlflow:"required"`
 	}
 	if err := decode(r, s.MaxBodyBytes, &req); err != nil {
 		return err
-	}
-	switch {
-	case req.RunID == "":
-		return missing("run_id")
-	case req.Models == nil:
-		return missing("models")
 	}
 	models := make([]tracking.ModelOutput, len(req.Models))
 	for i, m := range req.Models {
@@ -855,17 +779,11 @@ func (s *Server) logOutputs(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) logModel(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		RunID     string `json:"run_id"`
-		ModelJSON string `json:"model_json"`
+		RunID     string `json:"run_id" mlflow:"required"`
+		ModelJSON string `json:"model_json" mlflow:"required"`
 	}
 	if err := decode(r, s.MaxBodyBytes, &req); err != nil {
 		return err
-	}
-	switch {
-	case req.RunID == "":
-		return missing("run_id")
-	case req.ModelJSON == "":
-		return missing("model_json")
 	}
 	if err := s.Tracking.LogModel(r.Context(), req.RunID, req.ModelJSON); err != nil {
 		return err
@@ -875,22 +793,14 @@ func (s *Server) logModel(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) setTag(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		RunID   string `json:"run_id"`
-		RunUUID string `json:"run_uuid"`
-		Key     string `json:"key"`
-		Value   string `json:"value"`
+		RunID string `json:"run_id" mlflow:"required"`
+		Key   string `json:"key" mlflow:"required"`
+		Value string `json:"value"`
 	}
 	if err := decode(r, s.MaxBodyBytes, &req); err != nil {
 		return err
 	}
-	id, err := runIDOf(req.RunID, req.RunUUID)
-	if err != nil {
-		return err
-	}
-	if req.Key == "" {
-		return missing("key")
-	}
-	if err := s.Tracking.SetTag(r.Context(), id, tracking.Tag{Key: req.Key, Value: req.Value}); err != nil {
+	if err := s.Tracking.SetTag(r.Context(), req.RunID, tracking.Tag{Key: req.Key, Value: req.Value}); err != nil {
 		return err
 	}
 	return ok(w, nil)
@@ -898,21 +808,13 @@ func (s *Server) setTag(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) deleteTag(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		RunID   string `json:"run_id"`
-		RunUUID string `json:"run_uuid"`
-		Key     string `json:"key"`
+		RunID string `json:"run_id" mlflow:"required"`
+		Key   string `json:"key" mlflow:"required"`
 	}
 	if err := decode(r, s.MaxBodyBytes, &req); err != nil {
 		return err
 	}
-	id, err := runIDOf(req.RunID, req.RunUUID)
-	if err != nil {
-		return err
-	}
-	if req.Key == "" {
-		return missing("key")
-	}
-	if err := s.Tracking.DeleteTag(r.Context(), id, req.Key); err != nil {
+	if err := s.Tracking.DeleteTag(r.Context(), req.RunID, req.Key); err != nil {
 		return err
 	}
 	return ok(w, nil)
@@ -922,23 +824,15 @@ func (s *Server) deleteTag(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) getMetricHistory(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		RunID      string `json:"run_id"`
-		RunUUID    string `json:"run_uuid"`
-		MetricKey  string `json:"metric_key"`
+		RunID      string `json:"run_id" mlflow:"required"`
+		MetricKey  string `json:"metric_key" mlflow:"required"`
 		PageToken  string `json:"page_token"`
 		MaxResults Int64  `json:"max_results"`
 	}
 	if err := decode(r, s.MaxBodyBytes, &req); err != nil {
 		return err
 	}
-	id, err := runIDOf(req.RunID, req.RunUUID)
-	if err != nil {
-		return err
-	}
-	if req.MetricKey == "" {
-		return missing("metric_key")
-	}
-	points, next, err := s.Tracking.GetMetricHistory(r.Context(), id, req.MetricKey, intOf(req.MaxResults), req.PageToken)
+	points, next, err := s.Tracking.GetMetricHistory(r.Context(), req.RunID, req.MetricKey, intOf(req.MaxResults), req.PageToken)
 	if err != nil {
 		return err
 	}

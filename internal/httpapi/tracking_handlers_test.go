@@ -584,3 +584,22 @@ func TestMetricValuesRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+// TestCreateExperimentRelativeLocation replays MLflow's
+// test_create_get_search_experiment: a relative artifact location is stored
+// as the plain absolute path under the server's working directory.
+func TestCreateExperimentRelativeLocation(t *testing.T) {
+	srv, _ := newTestServer(t)
+	c := apiClient{t, srv.URL}
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := c.mustCall(http.MethodPost, "experiments/create", map[string]any{"name": "My Experiment", "artifact_location": "my_location",
+		"tags": []map[string]string{{"key": "key1", "value": "val1"}}})
+	got := c.mustCall(http.MethodGet, "experiments/get", url.Values{"experiment_id": {out["experiment_id"].(string)}})
+	exp := got["experiment"].(map[string]any)
+	if want := filepath.ToSlash(filepath.Join(wd, "my_location")); exp["artifact_location"] != want {
+		t.Errorf("artifact_location: got %v, want %s", exp["artifact_location"], want)
+	}
+}

@@ -11,6 +11,8 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/mloop/mloop"
 )
@@ -135,8 +137,9 @@ func (s *Str) UnmarshalJSON(b []byte) error {
 
 // decode reads the request's fields into dst, a pointer to a struct with json
 // tags. GET requests (and bodiless DELETEs) are read from the query string;
-// everything else from a JSON body of at most maxBytes. A malformed body or a
-// field of the wrong type is an EINVALID error that names the field.
+// everything else from a JSON body of at most maxBytes. A malformed body is an
+// EBADREQUEST error; a field of the wrong type or a required field that is
+// missing is an EINVALID error that names the field (see unmarshalFields).
 func decode(r *http.Request, maxBytes int64, dst any) error {
 	if r.Method == http.MethodGet || (r.ContentLength <= 0 && len(r.URL.RawQuery) > 0 && r.Method == http.MethodDelete) {
 		return decodeQuery(r, dst)
@@ -154,7 +157,7 @@ func decode(r *http.Request, maxBytes int64, dst any) error {
 		if len(r.URL.RawQuery) > 0 {
 			return decodeQuery(r, dst)
 		}
-		return nil
+		body = []byte("{}")
 	}
 	// Old clients double-encode the body as a JSON string; MLflow accepts that.
 	if body[0] == '"' {
@@ -166,10 +169,17 @@ func decode(r *http.Request, maxBytes int64, dst any) error {
 	return unmarshalFields(body, dst)
 }
 
+// requiredTag marks a request field that must be present, not null and not
+// the empty string, as MLflow's _assert_required: `mlflow:"required"`.
+const requiredTag = "required"
+
 // unmarshalFields decodes a JSON object into dst, a pointer to a struct, one
-// top-level field at a time, so a value of the wrong type is reported with
-// MLflow's message naming the field. Unknown fields are ignored, as MLflow's
-// server ignores them.
+// top-level field at a time and in the struct's field order, which follows
+// the schema order of MLflow's handler: the first field that is required
+// (tagged `mlflow:"required"`) but missing, or present with a value of the
+// wrong type, is reported with MLflow's message naming it. A required run_id
+// may be given as run_uuid, its deprecated alias, as MLflow accepts. Unknown
+// fields are ignored, as MLflow's server ignores them.
 func unmarshalFields(body []byte, dst any) error {
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(body, &raw); err != nil {
@@ -182,29 +192,41 @@ func unmarshalFields(body []byte, dst any) error {
 	v := reflect.ValueOf(dst).Elem()
 	t := v.Type()
 	for i := 0; i < t.NumField(); i++ {
-		name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
-		value, ok := raw[name]
-		if name == "" || name == "-" || !ok {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		value, present := raw[name]
+		if f.Tag.Get("mlflow") == requiredTag {
+			if name == "run_id" && isNone(value) {
+				if alias, ok := raw["run_uuid"]; ok {
+					value, present = alias, true
+				}
+			}
+			if isNone(value) || string(value) == `""` {
+				return missing(name)
+			}
+		}
+		if !present {
 			continue
 		}
 		if err := json.Unmarshal(value, v.Field(i).Addr().Interface()); err != nil {
-			shown := string(value)
-			if len(shown) > 100 {
-				shown = shown[:100] + "…"
-			}
-			return mloop.Errorf(mloop.EINVALID, "Invalid value %s for parameter '%s' supplied.", shown, name)
+			return invalidValue(name, value)
 		}
 	}
 	return nil
+}
+
+// isNone reports whether a JSON field is absent or null: None, for MLflow.
+func isNone(value json.RawMessage) bool {
+	return len(value) == 0 || string(value) == "null"
 }
 
 // decodeQuery builds a JSON object from the query string, using the shape of
 // dst to tell repeated fields (slices) from single ones, and decodes it.
 func decodeQuery(r *http.Request, dst any) error {
 	q := r.URL.Query()
-	if len(q) == 0 {
-		return nil
-	}
 	repeated := map[string]bool{}
 	t := reflect.TypeOf(dst).Elem()
 	for i := 0; i < t.NumField(); i++ {
@@ -227,9 +249,38 @@ func decodeQuery(r *http.Request, dst any) error {
 	return unmarshalFields(body, dst)
 }
 
+// listJSON is a repeated request field that also keeps the JSON it was
+// decoded from: some of MLflow's checks reject a whole list, printing it,
+// when one of its items lacks a field.
+type listJSON[T any] struct {
+	Items []T
+	Raw   json.RawMessage
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (l *listJSON[T]) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil
+	}
+	if err := json.Unmarshal(b, &l.Items); err != nil {
+		return err
+	}
+	l.Raw = append(json.RawMessage(nil), b...)
+	return nil
+}
+
 // missing returns MLflow's error for a required parameter that is absent.
 func missing(name string) error {
 	return mloop.Errorf(mloop.EINVALID, "Missing value for required parameter '%s'. See the API docs for more information about request parameters.", name)
+}
+
+// invalidValue returns MLflow's error for a request field whose JSON value
+// has the wrong type or fails one of the handler's checks. MLflow prints the
+// value as Python's str() of the parsed JSON (see pythonStr) and names its
+// Python type.
+func invalidValue(name string, value json.RawMessage) error {
+	text, typ := pythonStr(value)
+	return mloop.Errorf(mloop.EINVALID, "Invalid value %s for parameter '%s' supplied. Hint: Value was of type '%s'. See the API docs for more information about request parameters.", text, name, typ)
 }
 
 // ok writes v as a 200 JSON response; use it for successful MLflow replies
@@ -259,4 +310,190 @@ func (f jsonFloat) MarshalJSON() ([]byte, error) {
 		return []byte(`"-Infinity"`), nil
 	}
 	return strconv.AppendFloat(nil, v, 'g', -1, 64), nil
+}
+
+// maxShownValue bounds, in bytes, how much of a rejected value an error
+// message repeats; longer values end with "…".
+const maxShownValue = 1000
+
+// errValueTooLong stops formatPython once its limit is passed.
+var errValueTooLong = errors.New("value too long to show")
+
+// pythonStr returns a JSON value as MLflow's validation messages print it:
+// Python's str() of what json.loads returns, so a string appears without
+// quotes, 9.0 stays 9.0, true is True, null is None, and lists and objects
+// are Python reprs with single-quoted strings, in the order they were sent
+// ([{'key': 'mae', 'value': 2.5}]). typ is the Python type's name (str, int,
+// float, bool, NoneType, list, dict). The text is cut at maxShownValue
+// bytes. A value that is not valid JSON is shown as it is, typed str.
+func pythonStr(value json.RawMessage) (text, typ string) {
+	return formatPython(value, maxShownValue)
+}
+
+// formatPython is pythonStr with the text cut at limit bytes.
+func formatPython(value json.RawMessage, limit int) (text, typ string) {
+	dec := json.NewDecoder(bytes.NewReader(value))
+	dec.UseNumber()
+	tok, err := dec.Token()
+	if err != nil {
+		return truncateText(string(value), limit), "str"
+	}
+	if s, ok := tok.(string); ok {
+		return truncateText(s, limit), "str" // str() of a str is the str itself
+	}
+	var b strings.Builder
+	typ, err = writePythonRepr(&b, dec, tok, limit)
+	if err != nil && !errors.Is(err, errValueTooLong) {
+		return truncateText(string(value), limit), "str"
+	}
+	return truncateText(b.String(), limit), typ
+}
+
+// truncateText cuts s to limit bytes, on a rune boundary, marking the cut.
+func truncateText(s string, limit int) string {
+	if len(s) <= limit {
+		return s
+	}
+	cut := limit
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+// writePythonRepr writes Python's repr() of the JSON value that starts with
+// tok, reading the rest of it from dec, and returns its Python type name.
+// It stops with errValueTooLong once more than limit bytes are written.
+func writePythonRepr(b *strings.Builder, dec *json.Decoder, tok json.Token, limit int) (string, error) {
+	if b.Len() > limit {
+		return "", errValueTooLong
+	}
+	switch t := tok.(type) {
+	case nil:
+		b.WriteString("None")
+		return "NoneType", nil
+	case bool:
+		b.WriteString(map[bool]string{true: "True", false: "False"}[t])
+		return "bool", nil
+	case string:
+		writePythonString(b, t)
+		return "str", nil
+	case json.Number:
+		s := string(t)
+		if strings.ContainsAny(s, ".eE") {
+			b.WriteString(pythonFloat(s))
+			return "float", nil
+		}
+		if s == "-0" {
+			s = "0"
+		}
+		b.WriteString(s)
+		return "int", nil
+	case json.Delim:
+		typ, end, sep := "list", byte(']'), ""
+		if t == '{' {
+			typ, end = "dict", '}'
+		}
+		b.WriteByte(byte(t))
+		for dec.More() {
+			b.WriteString(sep)
+			sep = ", "
+			item, err := dec.Token()
+			if err != nil {
+				return "", err
+			}
+			if typ == "dict" {
+				key, _ := item.(string)
+				writePythonString(b, key)
+				b.WriteString(": ")
+				if item, err = dec.Token(); err != nil {
+					return "", err
+				}
+			}
+			if _, err := writePythonRepr(b, dec, item, limit); err != nil {
+				return typ, err
+			}
+		}
+		if _, err := dec.Token(); err != nil {
+			return "", err
+		}
+		b.WriteByte(end)
+		return typ, nil
+	}
+	return "", fmt.Errorf("unexpected JSON token %v", tok)
+}
+
+// writePythonString writes Python's repr() of s: single quotes unless s
+// holds a single quote and no double quote, with backslash escapes for the
+// quote, backslashes and characters that are not printable.
+func writePythonString(b *strings.Builder, s string) {
+	quote := '\''
+	if strings.ContainsRune(s, '\'') && !strings.ContainsRune(s, '"') {
+		quote = '"'
+	}
+	b.WriteRune(quote)
+	for _, r := range s {
+		switch {
+		case r == '\\' || r == quote:
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case unicode.IsPrint(r):
+			b.WriteRune(r)
+		case r <= 0xff:
+			fmt.Fprintf(b, `\x%02x`, r)
+		case r <= 0xffff:
+			fmt.Fprintf(b, `\u%04x`, r)
+		default:
+			fmt.Fprintf(b, `\U%08x`, r)
+		}
+	}
+	b.WriteRune(quote)
+}
+
+// pythonFloat returns Python's repr() of the JSON number s parsed as a
+// float: the shortest digits that round-trip, in positional notation with
+// at least one decimal (9.0, 0.0001, 1e15 as 1000000000000000.0) when the
+// decimal exponent is in [-4, 16), and otherwise in exponent notation with
+// at least two exponent digits (1e-05, 1.5e+16). Overflow is inf.
+func pythonFloat(s string) string {
+	f, _ := strconv.ParseFloat(s, 64)
+	switch {
+	case math.IsInf(f, 1):
+		return "inf"
+	case math.IsInf(f, -1):
+		return "-inf"
+	}
+	e := strconv.FormatFloat(f, 'e', -1, 64) // such as -1.5e-05
+	sign := ""
+	if e[0] == '-' {
+		sign, e = "-", e[1:]
+	}
+	mantissa, exponent, _ := strings.Cut(e, "e")
+	digits := strings.Replace(mantissa, ".", "", 1)
+	exp, _ := strconv.Atoi(exponent)
+	point := exp + 1 // digits are 0.<digits> × 10^point
+	switch {
+	case point < -3 || point > 16:
+		m := digits[:1]
+		if len(digits) > 1 {
+			m += "." + digits[1:]
+		}
+		expSign := "+"
+		if exp < 0 {
+			expSign, exp = "-", -exp
+		}
+		return fmt.Sprintf("%s%se%s%02d", sign, m, expSign, exp)
+	case point <= 0:
+		return sign + "0." + strings.Repeat("0", -point) + digits
+	case point >= len(digits):
+		return sign + digits + strings.Repeat("0", point-len(digits)) + ".0"
+	default:
+		return sign + digits[:point] + "." + digits[point:]
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mloop/mloop"
+	"github.com/mloop/mloop/internal/artifact"
 	"github.com/mloop/mloop/internal/tracking"
 )
 
@@ -62,6 +63,12 @@ type Service struct {
 	// LoggedModels, when set, resolves models:/<model_id> sources and links
 	// new versions to the logged model they were made from (MLflow 3).
 	LoggedModels LoggedModelLinker
+	// AllowFileURISources lets a file: URI that names another machine
+	// ("file://host/path") be a model version source. It is off by default,
+	// as in MLflow, whose server reads it from the environment variable
+	// AllowFileURISourcesEnv: such a URI could make the server read its own
+	// files through some path the local-source check does not catch.
+	AllowFileURISources bool
 	// Now returns the current time; it defaults to time.Now.
 	Now func() time.Time
 }
@@ -636,12 +643,22 @@ func parseModelsURI(uri string) (modelsURI, error) {
 	return modelsURI{modelID: parts[0]}, nil
 }
 
-// validateSource applies MLflow's checks on a new version's source: a local
-// path must lie in the artifact directory of the run (or, with a model id,
-// of the logged model) it came from; any other URI must not hold relative
-// path references.
+// validateSource applies the checks of MLflow's server on a new version's
+// source, in its order:
+//
+//  1. A local source (a path, or a file: URI of this machine; see
+//     artifact.LocalPath) must lie, symbolic links resolved, in the artifact
+//     directory of the run named by runID (with a modelID, of that MLflow 3
+//     logged model). A local source that does is valid.
+//  2. A file: URI of another machine is refused, unless
+//     AllowFileURISources is set.
+//  3. Any other source must not hold relative path references.
 func (s *Service) validateSource(ctx context.Context, source, runID, modelID string) error {
-	if !isLocalURI(source) {
+	src, local := artifact.LocalPath(source)
+	if !local {
+		if !s.AllowFileURISources && isFileURI(source) {
+			return mloop.Errorf(mloop.EINVALID, "Invalid model version source: '%s'. MLflow tracking server doesn't allow using a file URI as a model version source for security reasons. To disable this check, set the %s environment variable to True.", source, AllowFileURISourcesEnv)
+		}
 		return validateNoRelativePaths(source)
 	}
 	owner, field := "run", "run_id"
@@ -663,13 +680,43 @@ func (s *Service) validateSource(ctx context.Context, source, runID, modelID str
 		}
 		dir = run.Info.ArtifactURI
 	}
-	if dir != "" && isLocalURI(dir) {
-		src, root := localPath(source), localPath(dir)
-		if src == root || strings.HasPrefix(src, strings.TrimSuffix(root, string(filepath.Separator))+string(filepath.Separator)) {
+	if root, ok := artifact.LocalPath(dir); ok && dir != "" {
+		if rel, err := filepath.Rel(resolveSymlinks(root), resolveSymlinks(src)); err == nil && filepath.IsLocal(rel) {
 			return nil
 		}
 	}
+	// MLflow names the source as resolved when a run was given; the source
+	// as sent tells the client as much without showing the server's links.
 	return mloop.Errorf(mloop.EINVALID, "Invalid model version source: '%s'. To use a local path as a model version source, the %s request parameter has to be specified and the local path has to be contained within the artifact directory of the %s specified by the %s.", source, field, owner, field)
+}
+
+// AllowFileURISourcesEnv is the environment variable MLflow's server reads
+// to allow file: URIs of other machines as model version sources; mloop's
+// server reads it too, into Service.AllowFileURISources.
+const AllowFileURISourcesEnv = "MLFLOW_ALLOW_FILE_URI_AS_MODEL_VERSION_SOURCE"
+
+// isFileURI reports whether uri has the file: scheme.
+func isFileURI(uri string) bool {
+	m := uriScheme.FindStringSubmatch(uri)
+	return m != nil && strings.EqualFold(m[1], "file")
+}
+
+// resolveSymlinks returns the absolute path p with the symbolic links of its
+// longest existing prefix resolved, as Python's Path.resolve() does: the part
+// that does not exist yet stays as it is.
+func resolveSymlinks(p string) string {
+	missing := ""
+	for dir := p; ; {
+		if r, err := filepath.EvalSymlinks(dir); err == nil {
+			return filepath.Join(r, missing)
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return p
+		}
+		missing = filepath.Join(filepath.Base(dir), missing)
+		dir = parent
+	}
 }
 
 // validateNoRelativePaths rejects a URI that, once percent-decoded as many
@@ -701,12 +748,6 @@ var multiSlash = regexp.MustCompile(`/+`)
 // uriScheme matches the scheme of a URI, as Python's urlparse recognises it.
 var uriScheme = regexp.MustCompile(`^([A-Za-z][A-Za-z0-9+.\-]*):`)
 
-// isLocalURI reports whether uri names a file of the server: no scheme, or file:.
-func isLocalURI(uri string) bool {
-	m := uriScheme.FindStringSubmatch(uri)
-	return m == nil || strings.EqualFold(m[1], "file")
-}
-
 // uriPath returns the path of uri: what follows the scheme and the
 // authority, without query or fragment.
 func uriPath(uri string) string {
@@ -726,21 +767,6 @@ func uriPath(uri string) string {
 		rest = rest[:i]
 	}
 	return rest
-}
-
-// localPath returns the absolute, clean file path of a local URI.
-func localPath(uri string) string {
-	p := uri
-	if isLocalURI(uri) && uriScheme.MatchString(uri) {
-		p = uriPath(uri)
-		if u, err := url.PathUnescape(p); err == nil {
-			p = u
-		}
-	}
-	if abs, err := filepath.Abs(p); err == nil {
-		return abs
-	}
-	return filepath.Clean(p)
 }
 
 // joinURI appends a relative path to a URI.
@@ -777,7 +803,7 @@ func CanonicalStage(stage string) (string, error) {
 func ParseVersion(version string) (int64, error) {
 	n, err := strconv.ParseInt(strings.TrimSpace(version), 10, 64)
 	if err != nil {
-		return 0, mloop.Errorf(mloop.EINVALID, "Parameter 'version' must be an integer, got '%s'.", version)
+		return 0, mloop.Errorf(mloop.EINVALID, "Model version must be an integer, got '%s'", version)
 	}
 	return n, nil
 }

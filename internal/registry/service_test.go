@@ -143,7 +143,7 @@ func TestRegistryServiceValidation(t *testing.T) {
 		{"version that is not a number", func() error {
 			_, err := e.svc.GetModelVersion(ctx, "m", "something not correct")
 			return err
-		}, "Parameter 'version' must be an integer, got 'something not correct'."},
+		}, "Model version must be an integer, got 'something not correct'"},
 		{"unknown stage", func() error {
 			_, err := e.svc.TransitionModelVersionStage(ctx, "m", "1", "prod", false)
 			return err
@@ -173,7 +173,7 @@ func TestRegistryServiceValidation(t *testing.T) {
 		}, "Version alias name 'V12' is reserved."},
 		{"alias to a version that is not a number", func() error {
 			return e.svc.SetRegisteredModelAlias(ctx, "m", "champion", "one")
-		}, "Parameter 'version' must be an integer, got 'one'."},
+		}, "Model version must be an integer, got 'one'"},
 		{"version without a source", func() error {
 			_, err := e.svc.CreateModelVersion(ctx, registry.CreateModelVersionRequest{Name: "m"})
 			return err
@@ -344,6 +344,8 @@ func TestRegistryServiceBadSources(t *testing.T) {
 		{"a local path climbing out", run.Info.ArtifactURI + "/../../x", run.Info.RunID, mloop.EINVALID, notLocal},
 		{"a relative local path", "model", run.Info.RunID, mloop.EINVALID, notLocal},
 		{"a local path of an unknown run", outside, "nope", mloop.ENOTFOUND, "nope"},
+		{"a local file URI of this machine, outside the run", "file://localhost" + filepath.ToSlash(outside), run.Info.RunID, mloop.EINVALID, notLocal},
+		{"a file URI of another machine", "file://10.0.0.7/models/m", run.Info.RunID, mloop.EINVALID, "MLflow tracking server doesn't allow using a file URI as a model version source"},
 		{"a remote path with ..", "s3://bucket/a/../b", "", mloop.EINVALID, relative},
 		{"a remote path with encoded ..", "https://host/a/%252E%252E/b", "", mloop.EINVALID, relative},
 		{"a remote path with NUL", "s3://bucket/a%00b", "", mloop.EINVALID, relative},
@@ -363,6 +365,14 @@ func TestRegistryServiceBadSources(t *testing.T) {
 	if err != nil || len(vs) != 0 {
 		t.Errorf("versions after refused creates: got %d, %v; want none", len(vs), err)
 	}
+
+	// Allowed, a file URI of another machine is checked like any remote source.
+	e.svc.AllowFileURISources = true
+	if _, err := e.svc.CreateModelVersion(ctx, registry.CreateModelVersionRequest{Name: "m", Source: "file://10.0.0.7/models/m"}); err != nil {
+		t.Errorf("a file URI of another machine, allowed: got %v, want it registered", err)
+	}
+	_, err = e.svc.CreateModelVersion(ctx, registry.CreateModelVersionRequest{Name: "m", Source: "file://10.0.0.7/models/../../etc"})
+	wantErr(t, "a file URI of another machine with .., allowed", err, mloop.EINVALID, relative)
 }
 
 // TestRegistryServiceLoggedModelLink checks MLflow 3's model_id: a local source must
@@ -591,7 +601,7 @@ func TestRegistryParseVersion(t *testing.T) {
 			t.Errorf("ParseVersion(%q): got %d, %v; want %d", tt.in, got, err, tt.want)
 		}
 		if !tt.ok {
-			wantErr(t, fmt.Sprintf("ParseVersion(%q)", tt.in), err, mloop.EINVALID, "Parameter 'version' must be an integer")
+			wantErr(t, fmt.Sprintf("ParseVersion(%q)", tt.in), err, mloop.EINVALID, "Model version must be an integer, got '"+tt.in+"'")
 		}
 	}
 }

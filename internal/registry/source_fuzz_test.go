@@ -51,8 +51,8 @@ func FuzzRegistrySources(f *testing.F) {
 				}
 			}
 		}
-		if isLocalURI(source) {
-			_ = localPath(source)
+		if isFileURI(source) && !strings.HasPrefix(strings.ToLower(source), "file:") {
+			t.Errorf("isFileURI(%q): got true for a URI without the file: scheme", source)
 		}
 	})
 }

@@ -774,6 +774,20 @@ var versionSearch = registrySearch{
 	tiebreak: []tracking.OrderBy{{Key: "name", Asc: true}, {Key: "version_number"}},
 }
 
+// whereTag adds to b the condition that a searched row has the tag key with a
+// value satisfying op and value. It is a subquery on the owner's key rather
+// than selectBuilder.WhereKeyValue's join because a model version's key has
+// two columns, (name, version), which that join cannot match on.
+func (rs registrySearch) whereTag(b *selectBuilder, key, op string, value any) error {
+	cond, args, err := compareSQL(b.dialect, rs.tags.Value, false, op, value, "tag '"+key+"'")
+	if err != nil {
+		return err
+	}
+	b.Where(fmt.Sprintf("%s IN (SELECT %s FROM %s WHERE %s = ? AND %s)", rs.owner, rs.tags.Owner, rs.tags.Table, rs.tags.Key, cond),
+		append([]any{key}, args...)...)
+	return nil
+}
+
 // selectSQL builds the statement of a registry search: q's filter (attribute
 // comparisons on columns; a tag comparison requires the tag, as MLflow's
 // store does), the prompt exclusion, and the order with its tiebreaks.
@@ -799,7 +813,7 @@ func (rs registrySearch) selectSQL(dialect, columns string, q registry.Query, or
 			if !slices.Contains(stringOps, c.Op) {
 				return "", nil, mloop.Errorf(mloop.EINVALID, "Invalid comparator for tag: %s", c.Op)
 			}
-			if err := b.WhereKeyValue(rs.tags, rs.owner, c.Key, c.Op, c.Value, "tag '"+c.Key+"'"); err != nil {
+			if err := rs.whereTag(b, c.Key, c.Op, c.Value); err != nil {
 				return "", nil, err
 			}
 		default:

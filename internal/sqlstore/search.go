@@ -145,30 +145,32 @@ func (b *selectBuilder) WhereColumn(col searchColumn, op string, value any, fiel
 
 // WhereKeyValue adds the condition that the row identified by ownerExpr has
 // key in t with a value satisfying op and value; IS NULL means the row has no
-// such key and IS NOT NULL that it has.
+// such key and IS NOT NULL that it has. The condition is an inner join, so
+// the planner may start from whichever filter is most selective; (Owner,
+// Key) must be unique in t, as a primary key, so no row repeats.
 func (b *selectBuilder) WhereKeyValue(t keyValueTable, ownerExpr, key, op string, value any, field string) error {
+	a := b.alias("f")
+	on := fmt.Sprintf("%s.%s = %s AND %s.%s = ?", a, t.Owner, ownerExpr, a, t.Key)
 	switch op {
-	case tracking.OpIsNull, tracking.OpIsNotNull:
-		not := ""
-		if op == tracking.OpIsNull {
-			not = "NOT "
-		}
-		b.Where(fmt.Sprintf("%s %sIN (SELECT %s FROM %s WHERE %s = ?)", ownerExpr, not, t.Owner, t.Table, t.Key), key)
+	case tracking.OpIsNull:
+		b.Where(fmt.Sprintf("NOT EXISTS (SELECT 1 FROM %s %s WHERE %s)", t.Table, a, on), key)
+		return nil
+	case tracking.OpIsNotNull:
+		b.Join(fmt.Sprintf("JOIN %s %s ON %s", t.Table, a, on), key)
 		return nil
 	}
-	cond, args, err := compareSQL(b.dialect, t.Value, t.Numeric, op, value, field)
+	cond, args, err := compareSQL(b.dialect, a+"."+t.Value, t.Numeric, op, value, field)
 	if err != nil {
 		return err
 	}
 	if t.NaN != "" {
 		if op == tracking.OpNe {
-			cond = fmt.Sprintf("(%s OR %s)", t.NaN, cond)
+			cond = fmt.Sprintf("(%s.%s OR %s)", a, t.NaN, cond)
 		} else {
-			cond = fmt.Sprintf("NOT %s AND %s", t.NaN, cond)
+			cond = fmt.Sprintf("NOT %s.%s AND %s", a, t.NaN, cond)
 		}
 	}
-	b.Where(fmt.Sprintf("%s IN (SELECT %s FROM %s WHERE %s = ? AND %s)", ownerExpr, t.Owner, t.Table, t.Key, cond),
-		append([]any{key}, args...)...)
+	b.Join(fmt.Sprintf("JOIN %s %s ON %s AND %s", t.Table, a, on, cond), append([]any{key}, args...)...)
 	return nil
 }
 

@@ -94,7 +94,7 @@ func (s *TrackingStore) upsertTags(ctx context.Context, tx *Tx, table, ownerColu
 	}
 	prefix := fmt.Sprintf("INSERT INTO %s (%s, key, value)", table, ownerColumn)
 	suffix := fmt.Sprintf("ON CONFLICT (%s, key) DO UPDATE SET value = excluded.value", ownerColumn)
-	if _, err := s.stmts.insertValues(ctx, tx, prefix, suffix, 3, args); err != nil {
+	if err := s.stmts.insertValues(ctx, tx, prefix, suffix, 3, args); err != nil {
 		return fmt.Errorf("set %s: %w", table, err)
 	}
 	return nil
@@ -562,9 +562,7 @@ func (s *TrackingStore) LogInputs(ctx context.Context, runID string, inputs []tr
 			}
 		}
 		for _, m := range models {
-			if _, err := tx.Exec(ctx, `INSERT INTO inputs (input_uuid, source_type, source_id, destination_type, destination_id, step)
-				VALUES (?, ?, ?, ?, ?, 0) ON CONFLICT (source_type, source_id, destination_type, destination_id) DO NOTHING`,
-				newUUID(), inputRunInput, runID, inputModelInput, m.ModelID); err != nil {
+			if _, err := insertInput(ctx, tx, newUUID(), inputRunInput, runID, inputModelInput, m.ModelID, 0); err != nil {
 				return fmt.Errorf("log model input %s: %w", m.ModelID, err)
 			}
 		}
@@ -587,24 +585,34 @@ func (s *TrackingStore) logDatasetInput(ctx context.Context, tx *Tx, experimentI
 		return fmt.Errorf("log dataset %s: %w", d.Name, err)
 	}
 	inputID := newUUID()
-	res, err := tx.Exec(ctx, `INSERT INTO inputs (input_uuid, source_type, source_id, destination_type, destination_id, step)
-		VALUES (?, ?, ?, ?, ?, 0) ON CONFLICT (source_type, source_id, destination_type, destination_id) DO NOTHING`,
-		inputID, inputDataset, datasetID, inputRun, runID)
+	inserted, err := insertInput(ctx, tx, inputID, inputDataset, datasetID, inputRun, runID, 0)
 	if err != nil {
 		return fmt.Errorf("log dataset input %s: %w", d.Name, err)
-	}
-	if k, err := rowsAffected(res, "log dataset input"); err != nil || k == 0 {
-		return err // the run already uses the dataset: keep its tags
+	} else if !inserted {
+		return nil // the run already uses the dataset: keep its tags
 	}
 	tags := dedupeTags(in.Tags)
 	args := make([]any, 0, 3*len(tags))
 	for _, t := range tags {
 		args = append(args, inputID, t.Key, t.Value)
 	}
-	if _, err := s.stmts.insertValues(ctx, tx, "INSERT INTO input_tags (input_uuid, name, value)", "", 3, args); err != nil {
+	if err := s.stmts.insertValues(ctx, tx, "INSERT INTO input_tags (input_uuid, name, value)", "", 3, args); err != nil {
 		return fmt.Errorf("log dataset input tags %s: %w", d.Name, err)
 	}
 	return nil
+}
+
+// insertInput inserts an edge into inputs unless the same edge exists, and
+// reports whether it did.
+func insertInput(ctx context.Context, tx *Tx, id, sourceType, sourceID, destinationType, destinationID string, step int64) (bool, error) {
+	res, err := tx.Exec(ctx, `INSERT INTO inputs (input_uuid, source_type, source_id, destination_type, destination_id, step)
+		VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (source_type, source_id, destination_type, destination_id) DO NOTHING`,
+		id, sourceType, sourceID, destinationType, destinationID, step)
+	if err != nil {
+		return false, err
+	}
+	n, err := rowsAffected(res, "insert input")
+	return n > 0, err
 }
 
 // LogOutputs records the MLflow 3 models an active run produced, each at a
@@ -615,9 +623,7 @@ func (s *TrackingStore) LogOutputs(ctx context.Context, runID string, models []t
 			return err
 		}
 		for _, m := range models {
-			if _, err := tx.Exec(ctx, `INSERT INTO inputs (input_uuid, source_type, source_id, destination_type, destination_id, step)
-				VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (source_type, source_id, destination_type, destination_id) DO NOTHING`,
-				newUUID(), inputRunOutput, runID, inputModelOutput, m.ModelID, m.Step); err != nil {
+			if _, err := insertInput(ctx, tx, newUUID(), inputRunOutput, runID, inputModelOutput, m.ModelID, m.Step); err != nil {
 				return fmt.Errorf("log model output %s: %w", m.ModelID, err)
 			}
 		}

@@ -130,13 +130,17 @@ type series struct {
 	count     int64         // distinct steps
 	segments  []stepSegment // the steps as arithmetic runs; nil when irregular
 	irregular bool          // the steps needed more than maxSegments runs
+	// onePerStep is true while every step holds exactly one point. It is
+	// kept conservatively: a point logged at a step that already has one
+	// clears it, even when it is a duplicate that is not stored.
+	onePerStep bool
 }
 
 // scanSeries scans the series columns that seriesSelect lists.
 func scanSeries(sc scanner, st *series) error {
 	var segs []byte
 	if err := sc.Scan(&st.id, &st.latest.value, &st.latest.isNaN, &st.latest.timestamp, &st.latest.step,
-		&st.minStep, &st.count, &segs); err != nil {
+		&st.minStep, &st.count, &segs, &st.onePerStep); err != nil {
 		return err
 	}
 	var err error
@@ -146,36 +150,38 @@ func scanSeries(sc scanner, st *series) error {
 	return err
 }
 
-// pointScanner scans history rows (step, timestamp, value, is_nan) into
-// metrics. It scans into interface values, which database/sql assigns
-// without reflection, and converts them itself: history reads move millions
-// of rows.
+// pointColumns are the columns pointScanner reads: a NaN value comes back
+// as NULL, which saves reading is_nan as a column of its own.
+const pointColumns = "step, timestamp, CASE WHEN is_nan THEN NULL ELSE value END"
+
+// pointScanner scans history rows (pointColumns) into metrics. It scans into
+// interface values, which database/sql assigns without reflection, and
+// converts them itself: history reads move millions of rows.
 type pointScanner struct {
-	step, timestamp, value, isNaN any
-	dest                          [4]any
+	step, timestamp, value any
+	dest                   [3]any
 }
 
 func (p *pointScanner) scan(sc scanner, m *tracking.Metric) error {
 	if p.dest[0] == nil {
-		p.dest = [4]any{&p.step, &p.timestamp, &p.value, &p.isNaN}
+		p.dest = [3]any{&p.step, &p.timestamp, &p.value}
 	}
 	if err := sc.Scan(p.dest[:]...); err != nil {
 		return err
 	}
-	var ok1, ok2, ok3 bool
+	var ok1, ok2 bool
 	m.Step, ok1 = p.step.(int64)
 	m.Timestamp, ok2 = p.timestamp.(int64)
-	m.Value, ok3 = p.value.(float64)
-	if !ok1 || !ok2 || !ok3 {
-		return fmt.Errorf("unexpected history row types %T, %T, %T", p.step, p.timestamp, p.value)
-	}
-	switch v := p.isNaN.(type) {
-	case bool:
-		m.Value = metricValue(m.Value, v)
-	case int64:
-		m.Value = metricValue(m.Value, v != 0)
+	switch v := p.value.(type) {
+	case float64:
+		m.Value = v
+	case nil:
+		m.Value = math.NaN()
 	default:
-		return fmt.Errorf("unexpected is_nan type %T", p.isNaN)
+		ok1 = false
+	}
+	if !ok1 || !ok2 {
+		return fmt.Errorf("unexpected history row types %T, %T, %T", p.step, p.timestamp, p.value)
 	}
 	return nil
 }
@@ -190,7 +196,7 @@ type keyScanner struct {
 func (k keyScanner) Scan(dest ...any) error { return k.sc.Scan(append([]any{k.key}, dest...)...) }
 
 // seriesSelect lists the columns scanSeries reads.
-const seriesSelect = "series_id, value, is_nan, timestamp, step, min_step, step_count, step_segments"
+const seriesSelect = "series_id, value, is_nan, timestamp, step, min_step, step_count, step_segments, one_point_per_step"
 
 // addSteps folds new distinct steps (ascending, none already present) into
 // the statistics.
@@ -290,7 +296,7 @@ func (s *TrackingStore) logParams(ctx context.Context, tx *Tx, runID string, par
 		}
 		args = append(args, runID, key, values[key])
 	}
-	if _, err := s.stmts.insertValues(ctx, tx, "INSERT INTO params (run_uuid, key, value)", "ON CONFLICT (run_uuid, key) DO NOTHING", 3, args); err != nil {
+	if err := s.stmts.insertValues(ctx, tx, "INSERT INTO params (run_uuid, key, value)", "ON CONFLICT (run_uuid, key) DO NOTHING", 3, args); err != nil {
 		return fmt.Errorf("log params: %w", err)
 	}
 	return nil
@@ -323,32 +329,40 @@ func (s *TrackingStore) logMetrics(ctx context.Context, tx *Tx, runID string, ba
 	if err != nil {
 		return err
 	}
+	if err := newSeriesIDs(ctx, tx, states); err != nil {
+		return err
+	}
 	// Per key: which steps are new, the new latest point, the new statistics.
 	var upserts []any
-	var upserted []int // index into batches of each upserted row
 	for i, b := range batches {
 		st := states[i]
 		newSteps, err := s.newSteps(ctx, tx, st, b.steps)
 		if err != nil {
 			return err
 		}
-		changed := !st.exists || len(newSteps) > 0
+		// The batch keeps one point per step when each of its points is
+		// alone at a step the series did not have.
+		onePerStep := (st.onePerStep || !st.exists) && len(b.points) == len(b.steps) && len(newSteps) == len(b.steps)
+		changed := !st.exists || len(newSteps) > 0 || onePerStep != st.onePerStep
+		st.onePerStep = onePerStep
 		if !st.exists || b.best.newerThan(st.latest) {
 			st.latest = b.best
 			changed = true
 		}
 		st.addSteps(newSteps)
 		if changed {
-			upserts = append(upserts, runID, b.key, st.latest.value, st.latest.isNaN, st.latest.timestamp, st.latest.step,
-				st.minStep, st.count, encodeSegments(st.segments))
-			upserted = append(upserted, i)
+			upserts = append(upserts, runID, b.key, st.id, st.latest.value, st.latest.isNaN, st.latest.timestamp, st.latest.step,
+				st.minStep, st.count, encodeSegments(st.segments), st.onePerStep)
 		}
 	}
-	if err := s.upsertSeries(ctx, tx, upserts, func(key string, id int64) {
-		i, _ := slices.BinarySearchFunc(batches, key, func(b *keyBatch, k string) int { return cmp.Compare(b.key, k) })
-		states[i].id = id
-	}); err != nil {
-		return err
+	const prefix = `INSERT INTO latest_metrics (run_uuid, key, series_id, value, is_nan, timestamp, step, min_step, step_count,
+		step_segments, one_point_per_step)`
+	const suffix = `ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value, is_nan = excluded.is_nan,
+		timestamp = excluded.timestamp, step = excluded.step, min_step = excluded.min_step,
+		step_count = excluded.step_count, step_segments = excluded.step_segments,
+		one_point_per_step = excluded.one_point_per_step`
+	if err := s.stmts.insertValues(ctx, tx, prefix, suffix, 11, upserts); err != nil {
+		return fmt.Errorf("log metrics: write series: %w", err)
 	}
 	return s.insertPoints(ctx, tx, batches, states)
 }
@@ -433,28 +447,45 @@ func (s *TrackingStore) newSteps(ctx context.Context, tx *Tx, st *series, steps 
 	return out, nil
 }
 
-// seriesColumns are the columns of latest_metrics that LogBatch writes.
-const seriesColumns = 9
-
-// upsertSeries writes series rows (seriesColumns values each) and reports
-// the series id of each row's key.
-func (s *TrackingStore) upsertSeries(ctx context.Context, tx *Tx, args []any, got func(key string, id int64)) error {
-	const prefix = "INSERT INTO latest_metrics (run_uuid, key, value, is_nan, timestamp, step, min_step, step_count, step_segments)"
-	const suffix = `ON CONFLICT (run_uuid, key) DO UPDATE SET value = excluded.value, is_nan = excluded.is_nan,
-		timestamp = excluded.timestamp, step = excluded.step, min_step = excluded.min_step,
-		step_count = excluded.step_count, step_segments = excluded.step_segments RETURNING key, series_id`
-	return powerOfTwoChunks(len(args)/seriesColumns, func(lo, hi int) error {
-		q := valuesStatement(prefix, suffix, seriesColumns, hi-lo)
-		return s.stmts.queryEach(ctx, tx, q, args[lo*seriesColumns:hi*seriesColumns], func(sc scanner) error {
-			var key string
-			var id int64
-			if err := sc.Scan(&key, &id); err != nil {
-				return err
-			}
-			got(key, id)
-			return nil
-		})
-	})
+// newSeriesIDs gives the series that do not exist yet their ids: from the
+// identity sequence of latest_metrics on PostgreSQL, after the largest id on
+// SQLite (whose single writer makes that safe).
+func newSeriesIDs(ctx context.Context, tx *Tx, states []*series) error {
+	var fresh []*series
+	for _, st := range states {
+		if !st.exists {
+			fresh = append(fresh, st)
+		}
+	}
+	if len(fresh) == 0 {
+		return nil
+	}
+	if tx.Dialect() == Postgres {
+		i := 0
+		err := queryEach(ctx, tx, "SELECT nextval(pg_get_serial_sequence('latest_metrics', 'series_id')) FROM generate_series(1, ?)",
+			[]any{len(fresh)}, func(sc scanner) error {
+				if i == len(fresh) {
+					return errors.New("too many ids")
+				}
+				i++
+				return sc.Scan(&fresh[i-1].id)
+			})
+		if err == nil && i < len(fresh) {
+			err = errors.New("too few ids")
+		}
+		if err != nil {
+			return fmt.Errorf("log metrics: new series ids: %w", err)
+		}
+		return nil
+	}
+	var last int64
+	if err := tx.QueryRow(ctx, "SELECT COALESCE(max(series_id), 0) FROM latest_metrics").Scan(&last); err != nil {
+		return fmt.Errorf("log metrics: new series ids: %w", err)
+	}
+	for i, st := range fresh {
+		st.id = last + 1 + int64(i)
+	}
+	return nil
 }
 
 // insertPoints inserts every point of batches, skipping identical points.
@@ -488,7 +519,7 @@ func (s *TrackingStore) insertPoints(ctx context.Context, tx *Tx, batches []*key
 			args = append(args, id, p.step, p.timestamp, p.value, p.isNaN)
 		}
 	}
-	if _, err := s.stmts.insertValues(ctx, tx, "INSERT INTO metrics (series_id, step, timestamp, value, is_nan)",
+	if err := s.stmts.insertValues(ctx, tx, "INSERT INTO metrics (series_id, step, timestamp, value, is_nan)",
 		"ON CONFLICT DO NOTHING", 5, args); err != nil {
 		return fmt.Errorf("log metrics: insert points: %w", err)
 	}
@@ -537,13 +568,21 @@ func (s *TrackingStore) GetMetricHistory(ctx context.Context, runID, key string,
 				limit = math.MaxInt64
 			}
 		}
+		offset = max(offset, 0)
 		// Usually one point per step: size the result once.
-		out = make([]tracking.Metric, 0, min(max(maxResults, 0), int(st.count)+16, 1<<22))
-		if maxResults <= 0 {
-			out = make([]tracking.Metric, 0, min(int(st.count)+16, 1<<22))
+		out = make([]tracking.Metric, 0, min(uint64(limit), uint64(st.count)+16, 1<<22))
+		// When every step holds one point, the point at offset is the step of
+		// that rank: start there instead of skipping offset rows, so reading
+		// a long history page by page costs each page, not everything before.
+		from := int64(math.MinInt64)
+		if offset > 0 && st.onePerStep && !st.irregular {
+			if int64(offset) >= st.count {
+				return nil
+			}
+			from, offset = stepAtRank(st.segments, uint64(offset)), 0
 		}
-		rows, err := tx.Query(ctx, `SELECT step, timestamp, value, is_nan FROM metrics WHERE series_id = ?
-			ORDER BY step, timestamp, value, is_nan LIMIT ? OFFSET ?`, st.id, limit, max(offset, 0))
+		rows, err := tx.Query(ctx, `SELECT `+pointColumns+` FROM metrics WHERE series_id = ? AND step >= ?
+			ORDER BY step, timestamp, value, is_nan LIMIT ? OFFSET ?`, st.id, from, limit, offset)
 		if err != nil {
 			return fmt.Errorf("get metric history: %w", err)
 		}
@@ -602,7 +641,7 @@ func (s *TrackingStore) MetricsAtSteps(ctx context.Context, runID, key string, s
 			for _, step := range want[lo:hi] {
 				args = append(args, step)
 			}
-			return queryEach(ctx, tx, `SELECT step, timestamp, value, is_nan FROM metrics WHERE series_id = ? AND step IN (`+
+			return queryEach(ctx, tx, `SELECT `+pointColumns+` FROM metrics WHERE series_id = ? AND step IN (`+
 				placeholders(hi-lo)+`) ORDER BY step, timestamp, value, is_nan`, args, func(sc scanner) error {
 				if maxResults > 0 && len(out) >= maxResults {
 					return nil

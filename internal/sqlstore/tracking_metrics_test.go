@@ -147,25 +147,18 @@ func TestTrackingStore_SampledMetricSteps(t *testing.T) {
 		}
 		return out
 	}
-	grid := func(from, stride, n int64) []int64 {
-		var out []int64
-		for i := range n {
-			out = append(out, from+i*stride)
-		}
-		return out
-	}
 	series := []struct {
 		name    string
 		batches [][]int64 // steps logged, batch by batch
 	}{
-		{"dense from 0", [][]int64{grid(0, 1, 3000)}},
-		{"every 10th from 5, appended", [][]int64{grid(5, 10, 700), grid(7005, 10, 600)}},
+		{"dense from 0", [][]int64{seqSteps(0, 1, 3000)}},
+		{"every 10th from 5, appended", [][]int64{seqSteps(5, 10, 700), seqSteps(7005, 10, 600)}},
 		{"one step", [][]int64{{4, 4, 4}}},
-		{"dense logged backwards", [][]int64{grid(1000, 1, 1000), grid(0, 1, 1000), grid(500, 1, 1000)}},
-		{"negative grid", [][]int64{grid(-3000, 3, 2000)}},
+		{"dense logged backwards", [][]int64{seqSteps(1000, 1, 1000), seqSteps(0, 1, 1000), seqSteps(500, 1, 1000)}},
+		{"negative grid", [][]int64{seqSteps(-3000, 3, 2000)}},
 		{"irregular", [][]int64{irregular(2500)}},
-		{"grid with a hole", [][]int64{append(grid(0, 1, 1000), grid(1001, 1, 1500)...)}},
-		{"grid then an off-grid step", [][]int64{grid(0, 4, 1000), {2}}},
+		{"grid with a hole", [][]int64{append(seqSteps(0, 1, 1000), seqSteps(1001, 1, 1500)...)}},
+		{"grid then an off-grid step", [][]int64{seqSteps(0, 4, 1000), {2}}},
 		{"huge steps", [][]int64{{math.MinInt64, 0, math.MaxInt64}}},
 	}
 	type query struct {
@@ -265,4 +258,94 @@ func TestTrackingStore_MetricsAtSteps(t *testing.T) {
 			t.Errorf("metrics at 2000 steps: got %d points, %v want 4000 ending at step 1999", len(got), err)
 		}
 	})
+}
+
+// TestTrackingStore_GetMetricHistoryPages pages through series with one point
+// per step (where a page starts at the step of its offset) and series without,
+// and checks every page against the whole history.
+func TestTrackingStore_GetMetricHistoryPages(t *testing.T) {
+	steps := append(append(seqSteps(0, 1, 100), seqSteps(200, 2, 50)...), 1000, 1001, 5000)
+	tests := []struct {
+		name       string
+		batches    [][]tracking.Metric
+		onePerStep bool
+	}{
+		{"one point per step", [][]tracking.Metric{points("m", steps[:120], 1), points("m", steps[120:], 1)}, true},
+		{"logged backwards", [][]tracking.Metric{points("m", steps[100:], 1), points("m", steps[:100], 1)}, true},
+		{"a duplicate point", [][]tracking.Metric{points("m", steps, 1), points("m", steps[5:6], 1)}, false},
+		{"two points at a step", [][]tracking.Metric{points("m", steps, 1), points("m", steps[7:8], 2)}, false},
+		{"two points in one batch", [][]tracking.Metric{append(points("m", steps, 1), points("m", steps[9:10], 2)...)}, false},
+		{"irregular steps", [][]tracking.Metric{points("m", irregularSteps(300), 1)}, true},
+	}
+	forEachDialect(t, func(t *testing.T, db *sqlstore.DB) {
+		s, ctx := MustTrackingStore(t, db), context.Background()
+		exp := MustCreateExperiment(t, s, "e")
+		for i, tt := range tests {
+			t.Run(tt.name, func(t *testing.T) {
+				id := runID(i + 1)
+				MustCreateRun(t, s, exp, id)
+				for _, b := range tt.batches {
+					MustLogBatch(t, s, id, b, nil, nil)
+				}
+				var flag bool
+				if err := db.Read(ctx, func(tx *sqlstore.Tx) error {
+					return tx.QueryRow(ctx, "SELECT one_point_per_step FROM latest_metrics WHERE run_uuid = ?", id).Scan(&flag)
+				}); err != nil || flag != tt.onePerStep {
+					t.Errorf("one_point_per_step: got %v, %v want %v", flag, err, tt.onePerStep)
+				}
+				all, err := s.GetMetricHistory(ctx, id, "m", 0, 0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, size := range []int{1, 7, 64, len(all)} {
+					var got []tracking.Metric
+					for offset := 0; ; offset += size {
+						page, err := s.GetMetricHistory(ctx, id, "m", offset, size)
+						if err != nil {
+							t.Fatalf("page at %d: %v", offset, err)
+						}
+						got = append(got, page...)
+						if len(page) < size {
+							break
+						}
+					}
+					if !reflect.DeepEqual(got, all) {
+						t.Fatalf("pages of %d:\ngot  %v\nwant %v", size, got, all)
+					}
+				}
+				if page, err := s.GetMetricHistory(ctx, id, "m", len(all)+5, 10); err != nil || len(page) != 0 {
+					t.Errorf("page past the end: got %v, %v want none", page, err)
+				}
+			})
+		}
+	})
+}
+
+// points returns one point of key per step, all with value v.
+func points(key string, steps []int64, v float64) []tracking.Metric {
+	out := make([]tracking.Metric, len(steps))
+	for i, s := range steps {
+		out[i] = tracking.Metric{Key: key, Value: v, Timestamp: 10, Step: s}
+	}
+	return out
+}
+
+func seqSteps(first, stride, n int64) []int64 {
+	out := make([]int64, n)
+	for i := range out {
+		out[i] = first + int64(i)*stride
+	}
+	return out
+}
+
+// irregularSteps returns n ascending steps with uneven gaps, needing more
+// step segments than a series keeps.
+func irregularSteps(n int) []int64 {
+	out := make([]int64, n)
+	x := int64(0)
+	for i := range out {
+		x += 1 + int64(i*i%7)
+		out[i] = x
+	}
+	return out
 }

@@ -58,8 +58,10 @@ func lifecycleStages(viewType string) ([]any, error) {
 // SearchRuns returns the runs of q.ExperimentIDs in q.ViewType that match
 // every comparison of q.Filter, ordered by q.OrderBy then, as MLflow, by
 // start_time descending (unless ordered by it) and run id, skipping q.Offset
-// and returning at most q.MaxResults (all when it is 0). Each run comes with
-// its data, loaded with a few IN-list queries for the whole page.
+// and returning at most q.MaxResults (all when it is 0). The search itself
+// selects run ids only, so that the candidates are checked against narrow
+// indexes; the page's runs and their data are then loaded with a few IN-list
+// queries.
 func (s *TrackingStore) SearchRuns(ctx context.Context, q tracking.RunQuery) ([]*tracking.Run, error) {
 	stages, err := lifecycleStages(q.ViewType)
 	if err != nil {
@@ -75,7 +77,7 @@ func (s *TrackingStore) SearchRuns(ctx context.Context, q tracking.RunQuery) ([]
 	if len(expIDs) == 0 {
 		return runs, nil
 	}
-	b := newSelect(s.db.Dialect, runColumns, "runs r")
+	b := newSelect(s.db.Dialect, "r.run_uuid", "runs r")
 	b.Where("r.experiment_id IN ("+placeholders(len(expIDs))+")", expIDs...)
 	b.Where("r.lifecycle_stage IN ("+placeholders(len(stages))+")", stages...)
 	for _, c := range q.Filter {
@@ -89,15 +91,31 @@ func (s *TrackingStore) SearchRuns(ctx context.Context, q tracking.RunQuery) ([]
 	b.Limit, b.Offset = q.MaxResults, q.Offset
 	query, args := b.SQL()
 	err = s.db.Read(ctx, func(tx *Tx) error {
+		var ids []string
 		if err := queryEach(ctx, tx, query, args, func(sc scanner) error {
-			r, err := scanRunInfo(sc)
-			if err != nil {
-				return err
-			}
-			runs = append(runs, r)
-			return nil
+			var id string
+			err := sc.Scan(&id)
+			ids = append(ids, id)
+			return err
 		}); err != nil {
 			return fmt.Errorf("search runs: %w", err)
+		}
+		byID := make(map[string]*tracking.Run, len(ids))
+		err := forChunks(len(ids), inChunk, func(lo, hi int) error {
+			return queryEach(ctx, tx, "SELECT "+runColumns+" FROM runs r WHERE r.run_uuid IN ("+placeholders(hi-lo)+")", stringArgs(ids[lo:hi]),
+				func(sc scanner) error {
+					r, err := scanRunInfo(sc)
+					if err == nil {
+						byID[r.Info.RunID] = r
+					}
+					return err
+				})
+		})
+		if err != nil {
+			return fmt.Errorf("search runs: load runs: %w", err)
+		}
+		for _, id := range ids {
+			runs = append(runs, byID[id])
 		}
 		return s.loadRunData(ctx, tx, runs)
 	})

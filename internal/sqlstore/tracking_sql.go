@@ -21,7 +21,7 @@ import (
 // limits, IN-list chunking, row locks, unique-violation detection and ids.
 
 // maxInsertRows is the largest number of rows one multi-row INSERT carries.
-// With at most 8 columns that stays far below SQLite's limit of 32766 bound
+// With at most 16 columns that stays below SQLite's limit of 32766 bound
 // parameters and PostgreSQL's 65535.
 const maxInsertRows = 1024
 
@@ -100,9 +100,9 @@ func (c *stmtCache) close() error {
 	return err
 }
 
-// execCached runs the write statement q in tx, through the statement
-// prepared on the SQLite writer when there is one; on PostgreSQL it is a
-// plain tx.Exec.
+// execCached runs the statement q in tx, a write transaction, through the
+// statement prepared on the SQLite writer when there is one; on PostgreSQL it
+// is a plain tx.Exec.
 func (c *stmtCache) execCached(ctx context.Context, tx *Tx, q string, args ...any) (sql.Result, error) {
 	if tx.Dialect() != SQLite {
 		return tx.Exec(ctx, q, args...)
@@ -113,8 +113,9 @@ func (c *stmtCache) execCached(ctx context.Context, tx *Tx, q string, args ...an
 	return tx.Exec(ctx, q, args...)
 }
 
-// queryEach is the package's queryEach through the statement cache: on
-// SQLite q runs as a statement prepared once when there is one.
+// queryEach is the package's queryEach through the statement cache, for
+// write transactions: on SQLite q runs as a statement prepared once when
+// there is one.
 func (c *stmtCache) queryEach(ctx context.Context, tx *Tx, q string, args []any, fn func(scanner) error) error {
 	if tx.Dialect() != SQLite {
 		return queryEach(ctx, tx, q, args, fn)
@@ -161,22 +162,12 @@ func powerOfTwoChunks(n int, fn func(lo, hi int) error) error {
 // insertValues inserts rows of width values each (args holds them row after
 // row) with "prefix VALUES (…), (…) suffix" statements of at most
 // maxInsertRows rows. Chunk sizes are powers of two, so the statements come
-// from a small set that the cache prepares once. It returns the number of
-// rows the database reports as inserted or updated.
-func (c *stmtCache) insertValues(ctx context.Context, tx *Tx, prefix, suffix string, width int, args []any) (int64, error) {
-	var total int64
-	err := powerOfTwoChunks(len(args)/width, func(lo, hi int) error {
-		q := valuesStatement(prefix, suffix, width, hi-lo)
-		res, err := c.execCached(ctx, tx, q, args[lo*width:hi*width]...)
-		if err != nil {
-			return err
-		}
-		if k, err := res.RowsAffected(); err == nil {
-			total += k
-		}
-		return nil
+// from a small set that the cache prepares once.
+func (c *stmtCache) insertValues(ctx context.Context, tx *Tx, prefix, suffix string, width int, args []any) error {
+	return powerOfTwoChunks(len(args)/width, func(lo, hi int) error {
+		_, err := c.execCached(ctx, tx, valuesStatement(prefix, suffix, width, hi-lo), args[lo*width:hi*width]...)
+		return err
 	})
-	return total, err
 }
 
 // valuesStatement returns "prefix VALUES (?, …), … suffix" for n rows of width columns.
@@ -238,7 +229,7 @@ func isUniqueViolation(err error) bool {
 // newUUID returns a random 32-character lowercase hex id, as MLflow's uuid4().hex.
 func newUUID() string {
 	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	_, _ = rand.Read(b[:])  // crypto/rand.Read never fails
 	b[6] = b[6]&0x0f | 0x40 // version 4
 	b[8] = b[8]&0x3f | 0x80 // RFC 4122 variant
 	return hex.EncodeToString(b[:])

@@ -193,6 +193,18 @@ func sampleSegments(segs []stepSegment, lo, hi int64, maxResults int) []int64 {
 	return out
 }
 
+// stepAtRank returns the step of rank r (from 0) in segs, which must hold
+// more than r steps.
+func stepAtRank(segs []stepSegment, r uint64) int64 {
+	for _, g := range segs {
+		if r < g.count {
+			return g.at(r)
+		}
+		r -= g.count
+	}
+	return math.MaxInt64 // unreachable for a valid rank: past every step
+}
+
 // sampleRanks returns the ranks MLflow's rule picks among n distinct steps
 // when n > maxResults: int(i * (n / maxResults)) for i in [0, maxResults),
 // then n-1, ascending and distinct. The float arithmetic is Python's.

@@ -120,7 +120,7 @@ func seq(first, stride, n int64) []int64 {
 }
 
 func TestSegmentsEncoding(t *testing.T) {
-	segs := []stepSegment{segment(math.MinInt64, 0, 1), segment(-3, 3, 1000), segment(10_000, 1, 1 << 40)}
+	segs := []stepSegment{segment(math.MinInt64, 0, 1), segment(-3, 3, 1000), segment(10_000, 1, 1<<40)}
 	got, err := decodeSegments(encodeSegments(segs))
 	if err != nil || !reflect.DeepEqual(got, segs) {
 		t.Errorf("round trip: got %v, %v want %v", got, err, segs)

@@ -1,20 +1,27 @@
 package tracking
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net/url"
 	"path"
+	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
+	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/mloop/mloop"
+	"github.com/mloop/mloop/internal/artifact"
 )
 
 // Limits of MLflow's tracking API (mlflow/utils/validation.py and the
@@ -43,7 +50,8 @@ const (
 	// MaxSearchResults is the largest page SearchRuns and SearchExperiments return.
 	MaxSearchResults = 50000
 	// MaxMetricHistoryResults is the most points GetMetricHistoryBulkInterval
-	// returns per run (MLflow's GET_METRIC_HISTORY_MAX_RESULTS).
+	// returns per run, and GetMetricHistoryBulk in all (MLflow's
+	// GET_METRIC_HISTORY_MAX_RESULTS).
 	MaxMetricHistoryResults = 25000
 )
 
@@ -72,6 +80,7 @@ type Service struct {
 	Now func() time.Time
 	// ArtifactRoot is the root under which experiments get their artifact
 	// location: root + "/" + experiment id. It defaults to DefaultArtifactRoot.
+	// A relative local path is taken from the working directory.
 	ArtifactRoot string
 }
 
@@ -92,7 +101,56 @@ func (s *Service) artifactRoot() string {
 	if s.ArtifactRoot == "" {
 		return DefaultArtifactRoot
 	}
-	return s.ArtifactRoot
+	return resolveLocalURI(s.ArtifactRoot)
+}
+
+// experimentLocation returns the artifact location of e. An experiment
+// stored without one (the Default experiment, which the schema creates
+// before the server's configuration is known) lives under ArtifactRoot, as
+// MLflow gives the Default experiment a location under the root the server
+// runs with.
+func (s *Service) experimentLocation(e *Experiment) string {
+	if e.ArtifactLocation == "" {
+		return appendURIPath(s.artifactRoot(), e.ID)
+	}
+	return e.ArtifactLocation
+}
+
+// withLocations fills in the artifact location of experiments stored
+// without one (see experimentLocation).
+func (s *Service) withLocations(exps ...*Experiment) {
+	for _, e := range exps {
+		e.ArtifactLocation = s.experimentLocation(e)
+	}
+}
+
+// resolveLocalURI makes a relative local path absolute against the working
+// directory, as MLflow's resolve_uri_if_local: "my_location" becomes
+// "/cwd/my_location" and "file:my_location" becomes
+// "file:///cwd/my_location". Absolute paths and URIs of other schemes or
+// of other hosts are returned unchanged.
+func resolveLocalURI(uri string) string {
+	abs, local := artifact.LocalPath(uri)
+	if !local {
+		return uri
+	}
+	rest, isFile := uri, false
+	if len(uri) >= 5 && strings.EqualFold(uri[:5], "file:") {
+		rest, isFile = uri[5:], true
+		if authority, ok := strings.CutPrefix(rest, "//"); ok {
+			rest = ""
+			if i := strings.IndexAny(authority, "/?#"); i >= 0 {
+				rest = authority[i:]
+			}
+		}
+	}
+	if strings.HasPrefix(rest, "/") {
+		return uri
+	}
+	if isFile {
+		return "file://" + filepath.ToSlash(abs)
+	}
+	return filepath.ToSlash(abs)
 }
 
 // Experiments.
@@ -108,6 +166,7 @@ func (s *Service) CreateExperiment(ctx context.Context, name, artifactLocation s
 		if err := validateArtifactLocation(artifactLocation); err != nil {
 			return "", err
 		}
+		artifactLocation = resolveLocalURI(artifactLocation)
 	}
 	tags, err := uniqueTags(tags, validateExperimentTag)
 	if err != nil {
@@ -136,7 +195,12 @@ func (s *Service) GetExperiment(ctx context.Context, id string) (*Experiment, er
 	if id == "" {
 		return nil, missingParam("experiment_id")
 	}
-	return s.Store.GetExperiment(ctx, id)
+	e, err := s.Store.GetExperiment(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	s.withLocations(e)
+	return e, nil
 }
 
 // GetExperimentByName returns the experiment with a name; ENOTFOUND when
@@ -145,7 +209,12 @@ func (s *Service) GetExperimentByName(ctx context.Context, name string) (*Experi
 	if name == "" {
 		return nil, missingParam("experiment_name")
 	}
-	return s.Store.GetExperimentByName(ctx, name)
+	e, err := s.Store.GetExperimentByName(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	s.withLocations(e)
+	return e, nil
 }
 
 // SearchExperimentsRequest holds the fields of a SearchExperiments call.
@@ -188,6 +257,7 @@ func (s *Service) SearchExperiments(ctx context.Context, req SearchExperimentsRe
 		return nil, "", fmt.Errorf("search experiments: %w", err)
 	}
 	exps, next := page(exps, q.Offset, limit)
+	s.withLocations(exps...)
 	return exps, next, nil
 }
 
@@ -324,6 +394,16 @@ func (s *Service) CreateRun(ctx context.Context, req CreateRunRequest) (*Run, er
 			LifecycleStage: LifecycleActive,
 		},
 		Tags: tags,
+	}
+	// The store derives the run's artifact URI from the location stored
+	// with the experiment; one stored without a location lives under
+	// ArtifactRoot (see experimentLocation), so the URI is set here.
+	exp, err := s.Store.GetExperiment(ctx, expID)
+	if err != nil {
+		return nil, fmt.Errorf("create run in experiment %s: %w", expID, err)
+	}
+	if exp.ArtifactLocation == "" {
+		r.Info.ArtifactURI = appendURIPath(s.experimentLocation(exp), id, "artifacts")
 	}
 	if err := s.Store.CreateRun(ctx, r); err != nil {
 		return nil, fmt.Errorf("create run in experiment %s: %w", expID, err)
@@ -545,9 +625,11 @@ func (s *Service) LogOutputs(ctx context.Context, runID string, models []ModelOu
 }
 
 // LogModel appends the description of a model logged with a run (MLflow's
-// MLmodel file as JSON) to the run's mlflow.log-model.history tag, keeping
-// only the fields MLflow keeps there. modelJSON must be a JSON object with
-// artifact_path, flavors, utc_time_created and run_id.
+// MLmodel file as JSON) to the JSON list in the run's
+// mlflow.log-model.history tag, as MLflow 2's record_logged_model does.
+// modelJSON must be a JSON object with artifact_path, flavors,
+// utc_time_created and run_id; what is recorded is the model as MLflow's
+// Model.from_dict(...).to_dict() returns it (see modelHistoryEntry).
 func (s *Service) LogModel(ctx context.Context, runID, modelJSON string) error {
 	if runID == "" {
 		return missingParam("run_id")
@@ -559,6 +641,12 @@ func (s *Service) LogModel(ctx context.Context, runID, modelJSON string) error {
 	if err != nil {
 		return err
 	}
+	return s.appendModelHistory(ctx, runID, entry)
+}
+
+// appendModelHistory appends entry, a JSON object, to the run's
+// mlflow.log-model.history tag.
+func (s *Service) appendModelHistory(ctx context.Context, runID string, entry json.RawMessage) error {
 	run, err := s.Store.GetRun(ctx, runID)
 	if err != nil {
 		return err
@@ -577,8 +665,12 @@ func (s *Service) LogModel(ctx context.Context, runID, modelJSON string) error {
 }
 
 // modelHistoryEntry validates a LogModel model_json and returns the object
-// MLflow records in the history tag: run_id, artifact_path,
-// utc_time_created and flavors, without each flavor's "config".
+// MLflow 2 records in the history tag, which is the model as MLflow's
+// Model.from_dict(model).to_dict() gives it back: every field as sent, with
+// model_uuid null when absent; mlflow_version, signature,
+// saved_input_example_info, metadata and model_size_bytes left out when
+// absent or null; flavors {} when null; and run_id and artifact_path left
+// out when run_id is empty.
 func modelHistoryEntry(modelJSON string) (json.RawMessage, error) {
 	var model map[string]json.RawMessage
 	if err := json.Unmarshal([]byte(modelJSON), &model); err != nil || model == nil {
@@ -594,35 +686,79 @@ func modelHistoryEntry(modelJSON string) (json.RawMessage, error) {
 	if len(absent) > 0 {
 		return nil, mloop.Errorf(mloop.EINVALID, "Model json is missing mandatory fields: {%s}", strings.Join(absent, ", "))
 	}
+	isNull := func(v json.RawMessage) bool { return len(v) == 0 || string(v) == "null" }
+	if _, ok := model["model_uuid"]; !ok {
+		model["model_uuid"] = json.RawMessage("null")
+	}
+	for _, k := range []string{"mlflow_version", "signature", "saved_input_example_info", "metadata", "model_size_bytes"} {
+		if isNull(model[k]) {
+			delete(model, k)
+		}
+	}
+	if isNull(model["flavors"]) {
+		model["flavors"] = json.RawMessage("{}")
+	}
 	var flavors map[string]json.RawMessage
 	if err := json.Unmarshal(model["flavors"], &flavors); err != nil {
 		return nil, mloop.Errorf(mloop.EINVALID, "Invalid value %s for parameter 'model_json' supplied: flavors must be a JSON object.", truncate(string(model["flavors"]), 100))
 	}
-	for name, conf := range flavors {
-		var fields map[string]json.RawMessage
-		if json.Unmarshal(conf, &fields) != nil || fields == nil {
+	if id := model["run_id"]; isNull(id) || string(id) == `""` {
+		delete(model, "run_id")
+		delete(model, "artifact_path")
+	}
+	return jsonObjectInOrder(model, append(objectKeys(modelJSON), "model_uuid")), nil
+}
+
+// objectKeys returns the keys of the JSON object doc in the order they are
+// written; doc must be a valid JSON object.
+func objectKeys(doc string) []string {
+	dec := json.NewDecoder(strings.NewReader(doc))
+	var keys []string
+	if _, err := dec.Token(); err != nil { // {
+		return nil
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return keys
+		}
+		key, _ := tok.(string)
+		keys = append(keys, key)
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return keys
+		}
+	}
+	return keys
+}
+
+// jsonObjectInOrder encodes fields, compactly, as a JSON object whose keys
+// come in the order of keys (the first time each appears); keys not in
+// fields are skipped.
+func jsonObjectInOrder(fields map[string]json.RawMessage, keys []string) json.RawMessage {
+	var b bytes.Buffer
+	b.WriteByte('{')
+	written := make(map[string]bool, len(fields))
+	for _, k := range keys {
+		v, ok := fields[k]
+		if !ok || written[k] {
 			continue
 		}
-		if _, ok := fields["config"]; ok {
-			delete(fields, "config")
-			b, err := json.Marshal(fields)
-			if err != nil {
-				return nil, fmt.Errorf("encode flavor %s: %w", name, err)
-			}
-			flavors[name] = b
+		if len(written) > 0 {
+			b.WriteByte(',')
 		}
+		written[k] = true
+		name, _ := json.Marshal(k)
+		b.Write(name)
+		b.WriteByte(':')
+		b.Write(v)
 	}
-	entry := struct {
-		RunID          json.RawMessage            `json:"run_id"`
-		ArtifactPath   json.RawMessage            `json:"artifact_path"`
-		UTCTimeCreated json.RawMessage            `json:"utc_time_created"`
-		Flavors        map[string]json.RawMessage `json:"flavors"`
-	}{model["run_id"], model["artifact_path"], model["utc_time_created"], flavors}
-	b, err := json.Marshal(entry)
-	if err != nil {
-		return nil, fmt.Errorf("encode model history entry: %w", err)
+	b.WriteByte('}')
+	var out bytes.Buffer
+	if err := json.Compact(&out, b.Bytes()); err != nil {
+		return b.Bytes() // the parts are valid JSON: cannot happen
 	}
-	return b, nil
+	return out.Bytes()
 }
 
 // Metric histories.
@@ -759,6 +895,284 @@ func (s *Service) GetMetricHistoryBulkInterval(ctx context.Context, req BulkInte
 		out = append(out, points...)
 	}
 	return out, nil
+}
+
+// Endpoints of MLflow's web UI (ajax-api only).
+
+// Limits of the endpoints MLflow serves only to its web UI.
+const (
+	// MaxHistoryBulkRuns is the most run ids one GetMetricHistoryBulk may name.
+	MaxHistoryBulkRuns = 20
+	// MaxSearchDatasetsExperiments is the most experiment ids one
+	// SearchDatasets may name.
+	MaxSearchDatasetsExperiments = 20
+	// MaxDatasetSummaries is the most summaries SearchDatasets returns.
+	MaxDatasetSummaries = 1000
+)
+
+// GetMetricHistoryBulk returns every point of the metric key logged by the
+// runs runIDs, as MLflow's GetMetricHistoryBulk: run after run in ascending
+// order of run id (an id given twice counts once), each run's points in
+// (timestamp, step, value) order, each with its RunID set, and at most
+// maxResults points in all (MaxMetricHistoryResults when maxResults is
+// larger). Runs that never logged key, or do not exist, add nothing. The
+// run ids are checked before the key, as in MLflow.
+//
+// The store returns a run's history in step order, so each run's history is
+// read whole and sorted here: the cost follows the length of the histories,
+// not maxResults.
+func (s *Service) GetMetricHistoryBulk(ctx context.Context, runIDs []string, key string, maxResults int) ([]Metric, error) {
+	switch {
+	case len(runIDs) == 0:
+		return nil, mloop.Errorf(mloop.EINVALID, "GetMetricHistoryBulk request must specify at least one run_id.")
+	case len(runIDs) > MaxHistoryBulkRuns:
+		return nil, mloop.Errorf(mloop.EINVALID, "GetMetricHistoryBulk request cannot specify more than %d run_ids. Received %d run_ids.", MaxHistoryBulkRuns, len(runIDs))
+	case key == "":
+		return nil, mloop.Errorf(mloop.EINVALID, "GetMetricHistoryBulk request must specify a metric_key.")
+	case maxResults < 0:
+		return nil, mloop.Errorf(mloop.EINVALID, "Invalid value %d for parameter 'max_results' supplied. It must be a non-negative integer.", maxResults)
+	}
+	maxResults = min(maxResults, MaxMetricHistoryResults)
+	ids := uniqueStrings(runIDs)
+	slices.Sort(ids)
+	out := []Metric{}
+	for _, id := range ids {
+		if len(out) >= maxResults {
+			break
+		}
+		points, err := s.Store.GetMetricHistory(ctx, id, key, 0, math.MaxInt32)
+		if mloop.IsNotFound(err) {
+			continue // an unknown run has no points
+		} else if err != nil {
+			return nil, fmt.Errorf("metric %q of run %s: %w", key, id, err)
+		}
+		slices.SortStableFunc(points, func(a, b Metric) int {
+			return cmp.Or(cmp.Compare(a.Timestamp, b.Timestamp), cmp.Compare(a.Step, b.Step), cmp.Compare(a.Value, b.Value))
+		})
+		for i := range points {
+			points[i].RunID = id
+		}
+		out = append(out, points[:min(len(points), maxResults-len(out))]...)
+	}
+	return out, nil
+}
+
+// DatasetSummary is one dataset used by the runs of an experiment, in one
+// context ("training", "evaluation", …), as MLflow's UI lists them.
+type DatasetSummary struct {
+	ExperimentID string
+	Name         string
+	Digest       string
+	// Context is the value of the dataset input's mlflow.data.context tag;
+	// nil when the dataset was logged without one.
+	Context *string
+}
+
+// SearchDatasets returns the distinct (experiment, dataset, context)
+// triples of the datasets the runs of experimentIDs used, at most
+// MaxDatasetSummaries of them, as MLflow's SearchDatasets.
+func (s *Service) SearchDatasets(ctx context.Context, experimentIDs []string) ([]DatasetSummary, error) {
+	switch {
+	case len(experimentIDs) == 0:
+		return nil, mloop.Errorf(mloop.EINVALID, "SearchDatasets request must specify at least one experiment_id.")
+	case len(experimentIDs) > MaxSearchDatasetsExperiments:
+		return nil, mloop.Errorf(mloop.EINVALID, "SearchDatasets request cannot specify more than %d experiment_ids. Received %d experiment_ids.", MaxSearchDatasetsExperiments, len(experimentIDs))
+	}
+	summaries, err := s.Store.SearchDatasets(ctx, uniqueStrings(experimentIDs), MaxDatasetSummaries)
+	if err != nil {
+		return nil, fmt.Errorf("search datasets: %w", err)
+	}
+	return summaries, nil
+}
+
+// PromptlabRunRequest holds the fields of a run of MLflow's prompt
+// engineering UI: a prompt template filled with parameters, sent to a model
+// route of the AI gateway, and the output it gave.
+type PromptlabRunRequest struct {
+	ExperimentID          string
+	RunName               string
+	Tags                  []Tag
+	PromptTemplate        string
+	PromptParameters      []Param
+	ModelRoute            string
+	ModelParameters       []Param
+	ModelInput            string
+	ModelOutput           *string // nil when the UI sent none
+	ModelOutputParameters []Param
+	MLflowVersion         string
+	UserID                string // "unknown" when empty
+	StartTime             int64  // now when zero
+}
+
+// ArtifactWriter stores files, keyed by their paths relative to the run's
+// artifact root, among the artifacts of run.
+type ArtifactWriter func(ctx context.Context, run *RunInfo, files map[string][]byte) error
+
+// Tags and files of a prompt engineering run.
+const (
+	// LoggedArtifactsTag lists the artifacts the MLflow UI shows specially.
+	LoggedArtifactsTag = "mlflow.loggedArtifacts"
+	// RunSourceTypeTag says what created a run.
+	RunSourceTypeTag = "mlflow.runSourceType"
+	// PromptlabEvalResults is the artifact holding the prompt's inputs and output.
+	PromptlabEvalResults = "eval_results_table.json"
+)
+
+// CreatePromptlabRun records a run of MLflow's prompt engineering UI, as
+// MLflow's CreatePromptlabRun: it creates the run; logs the model
+// parameters and the model_route and prompt_template params; sets the
+// mlflow.loggedArtifacts and mlflow.runSourceType (PROMPT_ENGINEERING) tags;
+// records a model logged at "model" in mlflow.log-model.history; has write
+// store eval_results_table.json, the table of the prompt parameters, the
+// prompt, the output and the output parameters; and ends the run FINISHED.
+//
+// Missing fields are EINVALID, checked before anything is written. Once the
+// run exists, a failure to log to it does not undo it: the run is ended
+// FAILED and returned together with the error, as MLflow keeps it too.
+//
+// MLflow also saves the prompt as a Python model under "model"; mloop writes
+// only the table, since that model needs MLflow's Python runtime to load.
+func (s *Service) CreatePromptlabRun(ctx context.Context, req PromptlabRunRequest, write ArtifactWriter) (*Run, error) {
+	for _, f := range []struct {
+		name  string
+		given bool
+	}{
+		{"experiment_id", req.ExperimentID != ""},
+		{"prompt_template", req.PromptTemplate != ""},
+		{"prompt_parameters", len(req.PromptParameters) > 0},
+		{"model_route", req.ModelRoute != ""},
+		{"model_input", req.ModelInput != ""},
+		{"mlflow_version", req.MLflowVersion != ""},
+	} {
+		if !f.given {
+			return nil, mloop.Errorf(mloop.EINVALID, "CreatePromptlabRun request must specify %s.", f.name)
+		}
+	}
+	user := req.UserID
+	if user == "" {
+		user = "unknown"
+	}
+	run, err := s.CreateRun(ctx, CreateRunRequest{ExperimentID: req.ExperimentID, UserID: user,
+		RunName: req.RunName, StartTime: req.StartTime, Tags: req.Tags})
+	if err != nil {
+		return nil, err
+	}
+	status, logErr := RunFinished, s.logPromptlabRun(ctx, &run.Info, req, write)
+	if logErr != nil {
+		status, logErr = RunFailed, fmt.Errorf("log prompt engineering run %s: %w", run.Info.RunID, logErr)
+	}
+	end := s.now()
+	if _, err := s.UpdateRun(ctx, run.Info.RunID, RunUpdate{Status: &status, EndTime: &end}); err != nil {
+		return nil, errors.Join(logErr, err)
+	}
+	run, err = s.GetRun(ctx, run.Info.RunID)
+	if err != nil {
+		return nil, errors.Join(logErr, err)
+	}
+	return run, logErr
+}
+
+// logPromptlabRun logs the params, tags, model and artifacts of a prompt
+// engineering run (see CreatePromptlabRun).
+func (s *Service) logPromptlabRun(ctx context.Context, run *RunInfo, req PromptlabRunRequest, write ArtifactWriter) error {
+	params := append(slices.Clone(req.ModelParameters),
+		Param{Key: "model_route", Value: req.ModelRoute},
+		Param{Key: "prompt_template", Value: req.PromptTemplate})
+	tags := []Tag{
+		{Key: LoggedArtifactsTag, Value: `[{"path": "` + PromptlabEvalResults + `", "type": "table"}]`},
+		{Key: RunSourceTypeTag, Value: "PROMPT_ENGINEERING"},
+	}
+	if err := s.LogBatch(ctx, run.RunID, nil, params, tags); err != nil {
+		return err
+	}
+	modelUUID, err := newUUIDHex()
+	if err != nil {
+		return fmt.Errorf("new model uuid: %w", err)
+	}
+	entry, err := json.Marshal(struct {
+		RunID          string            `json:"run_id"`
+		ArtifactPath   string            `json:"artifact_path"`
+		UTCTimeCreated string            `json:"utc_time_created"`
+		Flavors        map[string]string `json:"flavors"`
+		ModelUUID      string            `json:"model_uuid"`
+		MLflowVersion  string            `json:"mlflow_version"`
+	}{run.RunID, "model", time.UnixMilli(s.now()).UTC().Format("2006-01-02 15:04:05.000000"), map[string]string{}, modelUUID, req.MLflowVersion})
+	if err != nil {
+		return fmt.Errorf("encode model history entry: %w", err)
+	}
+	if err := s.appendModelHistory(ctx, run.RunID, entry); err != nil {
+		return err
+	}
+	return write(ctx, run, map[string][]byte{PromptlabEvalResults: promptlabEvalResults(req)})
+}
+
+// promptlabEvalResults returns eval_results_table.json of a prompt
+// engineering run, byte for byte as MLflow writes it (Python's json.dumps):
+// one row of the prompt parameter values, the prompt, the output and the
+// output parameter values, under columns named after them.
+func promptlabEvalResults(req PromptlabRunRequest) []byte {
+	var columns []string
+	var row []*string
+	for _, p := range req.PromptParameters {
+		columns, row = append(columns, p.Key), append(row, &p.Value)
+	}
+	columns, row = append(columns, "prompt", "output"), append(row, &req.ModelInput, req.ModelOutput)
+	for _, p := range req.ModelOutputParameters {
+		columns, row = append(columns, p.Key), append(row, &p.Value)
+	}
+	var b strings.Builder
+	b.WriteString(`{"columns": [`)
+	for i, c := range columns {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		writePythonJSONString(&b, c)
+	}
+	b.WriteString(`], "data": [[`)
+	for i, v := range row {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		if v == nil {
+			b.WriteString("null")
+		} else {
+			writePythonJSONString(&b, *v)
+		}
+	}
+	b.WriteString("]]}")
+	return []byte(b.String())
+}
+
+// writePythonJSONString writes s as a JSON string the way Python's
+// json.dumps does by default: every character outside ASCII escaped as
+// \uXXXX (a surrogate pair above U+FFFF).
+func writePythonJSONString(b *strings.Builder, s string) {
+	b.WriteByte('"')
+	for _, r := range s {
+		switch {
+		case r == '"' || r == '\\':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r == '\b':
+			b.WriteString(`\b`)
+		case r == '\f':
+			b.WriteString(`\f`)
+		case r < 0x20 || (r > 0x7e && r <= 0xffff):
+			fmt.Fprintf(b, `\u%04x`, r)
+		case r > 0xffff:
+			hi, lo := utf16.EncodeRune(r)
+			fmt.Fprintf(b, `\u%04x\u%04x`, hi, lo)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
 }
 
 // Validation, as mlflow/utils/validation.py.

@@ -3,9 +3,11 @@ package tracking_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"reflect"
 	"regexp"
@@ -317,14 +319,17 @@ func TestLogModel(t *testing.T) {
 	ctx := context.Background()
 	_, run := mustRun(t, svc, "models")
 	id := run.Info.RunID
-	model := func(path string) string {
-		return `{"artifact_path": "` + path + `", "run_id": "` + id + `", "utc_time_created": "2024-05-01 10:00:00.000000",
-			"flavors": {"python_function": {"env": "conda.yaml", "config": {"x": 1}}, "xgboost": {"data": "model.xgb", "code": null}},
-			"signature": {"inputs": "[]"}, "mlflow_version": "2.9.2"}`
-	}
-	for _, p := range []string{"model", "model-2"} {
-		if err := svc.LogModel(ctx, id, model(p)); err != nil {
-			t.Fatalf("log model %s: %v", p, err)
+	// What MLflow 2's Model.from_dict(model).to_dict() gives back is what
+	// the history records.
+	full := `{"artifact_path": "model", "run_id": "` + id + `", "utc_time_created": "2024-05-01 10:00:00.000000",
+		"flavors": {"python_function": {"env": "conda.yaml", "config": {"x": 1}}, "xgboost": {"data": "model.xgb", "code": null}},
+		"signature": {"inputs": "[]"}, "mlflow_version": "2.9.2"}`
+	sparse := `{"artifact_path": "model-2", "run_id": "` + id + `", "utc_time_created": "t", "flavors": null,
+		"model_uuid": "abc", "mlflow_version": null, "signature": null, "metadata": null, "model_size_bytes": null,
+		"saved_input_example_info": null, "extra": 1}`
+	for _, m := range []string{full, sparse} {
+		if err := svc.LogModel(ctx, id, m); err != nil {
+			t.Fatalf("log model %s: %v", m, err)
 		}
 	}
 	got, err := svc.GetRun(ctx, id)
@@ -339,16 +344,21 @@ func TestLogModel(t *testing.T) {
 			}
 		}
 	}
-	entry := func(path string) map[string]any {
-		return map[string]any{
-			"artifact_path": path, "run_id": id, "utc_time_created": "2024-05-01 10:00:00.000000",
+	want := []map[string]any{
+		{
+			"artifact_path": "model", "run_id": id, "utc_time_created": "2024-05-01 10:00:00.000000",
 			"flavors": map[string]any{
-				"python_function": map[string]any{"env": "conda.yaml"},
+				"python_function": map[string]any{"env": "conda.yaml", "config": map[string]any{"x": 1.0}},
 				"xgboost":         map[string]any{"data": "model.xgb", "code": nil},
 			},
-		}
+			"signature": map[string]any{"inputs": "[]"}, "mlflow_version": "2.9.2", "model_uuid": nil,
+		},
+		{
+			"artifact_path": "model-2", "run_id": id, "utc_time_created": "t", "flavors": map[string]any{},
+			"model_uuid": "abc", "extra": 1.0,
+		},
 	}
-	if want := []map[string]any{entry("model"), entry("model-2")}; !reflect.DeepEqual(history, want) {
+	if !reflect.DeepEqual(history, want) {
 		t.Errorf("history: got %v, want %v", history, want)
 	}
 
@@ -623,5 +633,210 @@ func TestBulkIntervalValidation(t *testing.T) {
 	for _, tt := range tests {
 		_, err := svc.GetMetricHistoryBulkInterval(ctx, tt.req)
 		wantInvalid(t, tt.name, err, tt.want)
+	}
+}
+
+func TestArtifactLocationsResolveLocalPaths(t *testing.T) {
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	wd = filepath.ToSlash(wd)
+	tests := []struct{ given, want string }{
+		{"my_location", wd + "/my_location"},
+		{"./a/b", wd + "/a/b"},
+		{"file:rel", "file://" + wd + "/rel"},
+		{"/abs/path", "/abs/path"},
+		{"file:///abs/path", "file:///abs/path"},
+		{"s3://bucket/p", "s3://bucket/p"},
+		{"file://otherhost/p", "file://otherhost/p"},
+	}
+	svc := newService(t)
+	ctx := context.Background()
+	for i, tt := range tests {
+		id, err := svc.CreateExperiment(ctx, fmt.Sprintf("loc-%d", i), tt.given, nil)
+		if err != nil {
+			t.Fatalf("create with location %q: %v", tt.given, err)
+		}
+		exp, err := svc.GetExperiment(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if exp.ArtifactLocation != tt.want {
+			t.Errorf("location %q: got %q, want %q", tt.given, exp.ArtifactLocation, tt.want)
+		}
+	}
+	// A relative artifact root is resolved too.
+	svc.ArtifactRoot = "mlruns"
+	id, err := svc.CreateExperiment(ctx, "under-relative-root", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if exp, err := svc.GetExperiment(ctx, id); err != nil || exp.ArtifactLocation != wd+"/mlruns/"+id {
+		t.Errorf("under a relative root: got %+v, %v, want %s", exp, err, wd+"/mlruns/"+id)
+	}
+}
+
+// TestExperimentWithoutLocation checks the rule for an experiment stored
+// without an artifact location, as the schema stores the Default
+// experiment: it lives under the Service's ArtifactRoot, and so do its runs.
+func TestExperimentWithoutLocation(t *testing.T) {
+	svc := newService(t)
+	svc.ArtifactRoot = "file:///srv/artifacts"
+	ctx := context.Background()
+	id, err := svc.Store.CreateExperiment(ctx, &tracking.Experiment{Name: "bare", LifecycleStage: tracking.LifecycleActive}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "file:///srv/artifacts/" + id
+	byID, err := svc.GetExperiment(ctx, id)
+	if err != nil || byID.ArtifactLocation != want {
+		t.Errorf("get: got %+v, %v, want location %s", byID, err, want)
+	}
+	byName, err := svc.GetExperimentByName(ctx, "bare")
+	if err != nil || byName.ArtifactLocation != want {
+		t.Errorf("get by name: got %+v, %v, want location %s", byName, err, want)
+	}
+	found, _, err := svc.SearchExperiments(ctx, tracking.SearchExperimentsRequest{Filter: "name = 'bare'"})
+	if err != nil || len(found) != 1 || found[0].ArtifactLocation != want {
+		t.Errorf("search: got %v, %v, want one experiment at %s", found, err, want)
+	}
+	run, err := svc.CreateRun(ctx, tracking.CreateRunRequest{ExperimentID: id})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wantURI := want + "/" + run.Info.RunID + "/artifacts"; run.Info.ArtifactURI != wantURI {
+		t.Errorf("run artifact URI: got %q, want %q", run.Info.ArtifactURI, wantURI)
+	}
+	if stored, err := svc.GetRun(ctx, run.Info.RunID); err != nil || stored.Info.ArtifactURI != run.Info.ArtifactURI {
+		t.Errorf("stored run: got %+v, %v, want artifact URI %s", stored, err, run.Info.ArtifactURI)
+	}
+}
+
+func TestGetMetricHistoryBulk(t *testing.T) {
+	svc := newService(t)
+	ctx := context.Background()
+	_, run := mustRun(t, svc, "bulk")
+	id := run.Info.RunID
+	points := []tracking.Metric{
+		{Key: "m", Value: 3, Timestamp: 5, Step: 0},
+		{Key: "m", Value: 2, Timestamp: 1, Step: 9},
+		{Key: "m", Value: 1, Timestamp: 1, Step: 9},
+		{Key: "m", Value: 0, Timestamp: 1, Step: 10},
+	}
+	if err := svc.LogBatch(ctx, id, points, nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	got, err := svc.GetMetricHistoryBulk(ctx, []string{"unknown", id, id}, "m", 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []tracking.Metric{
+		{Key: "m", Value: 1, Timestamp: 1, Step: 9, RunID: id},
+		{Key: "m", Value: 2, Timestamp: 1, Step: 9, RunID: id},
+		{Key: "m", Value: 0, Timestamp: 1, Step: 10, RunID: id},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("bulk history: got %v, want %v", got, want)
+	}
+	if got, err := svc.GetMetricHistoryBulk(ctx, []string{id}, "m", 1<<30); err != nil || len(got) != 4 {
+		t.Errorf("bulk history capped at 25000: got %d points, %v, want 4", len(got), err)
+	}
+
+	tooMany := make([]string, 21)
+	for i := range tooMany {
+		tooMany[i] = fmt.Sprintf("run%d", i)
+	}
+	for _, tt := range []struct {
+		name string
+		ids  []string
+		key  string
+		max  int
+		want string
+	}{
+		{"no runs", nil, "m", 10, "GetMetricHistoryBulk request must specify at least one run_id."},
+		{"21 runs", tooMany, "", 10, "GetMetricHistoryBulk request cannot specify more than 20 run_ids. Received 21 run_ids."},
+		{"no key", []string{id}, "", 10, "GetMetricHistoryBulk request must specify a metric_key."},
+		{"negative max", []string{id}, "m", -1, "Invalid value -1 for parameter 'max_results' supplied."},
+	} {
+		_, err := svc.GetMetricHistoryBulk(ctx, tt.ids, tt.key, tt.max)
+		wantInvalid(t, tt.name, err, tt.want)
+	}
+}
+
+func TestSearchDatasetsValidation(t *testing.T) {
+	svc := newService(t)
+	ctx := context.Background()
+	tooMany := make([]string, 21)
+	for i := range tooMany {
+		tooMany[i] = fmt.Sprint(i)
+	}
+	_, err := svc.SearchDatasets(ctx, nil)
+	wantInvalid(t, "no experiments", err, "SearchDatasets request must specify at least one experiment_id.")
+	_, err = svc.SearchDatasets(ctx, tooMany)
+	wantInvalid(t, "21 experiments", err, "SearchDatasets request cannot specify more than 20 experiment_ids. Received 21 experiment_ids.")
+	if got, err := svc.SearchDatasets(ctx, []string{"0", "0"}); err != nil || len(got) != 0 {
+		t.Errorf("no datasets: got %v, %v, want none", got, err)
+	}
+}
+
+func TestCreatePromptlabRun(t *testing.T) {
+	svc := newService(t)
+	ctx := context.Background()
+	exp, _ := mustRun(t, svc, "promptlab")
+	req := tracking.PromptlabRunRequest{
+		ExperimentID: exp.ID, RunName: "p", PromptTemplate: "Hi {{ name }}",
+		PromptParameters: []tracking.Param{{Key: "name", Value: "Ann"}}, ModelRoute: "chat",
+		ModelParameters: []tracking.Param{{Key: "temperature", Value: "0.1"}}, ModelInput: "Hi Ann",
+		MLflowVersion: "2.9.2",
+	}
+	var written map[string]string
+	write := func(_ context.Context, run *tracking.RunInfo, files map[string][]byte) error {
+		written = map[string]string{}
+		for k, v := range files {
+			written[run.RunID+"/"+k] = string(v)
+		}
+		return nil
+	}
+	run, err := svc.CreatePromptlabRun(ctx, req, write)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if run.Info.Status != tracking.RunFinished || run.Info.UserID != "unknown" || run.Info.StartTime != fixedNow.UnixMilli() ||
+		run.Info.EndTime == nil || *run.Info.EndTime != fixedNow.UnixMilli() {
+		t.Errorf("run info: got %+v, want FINISHED, user unknown, started and ended now", run.Info)
+	}
+	wantParams := []tracking.Param{{Key: "model_route", Value: "chat"}, {Key: "prompt_template", Value: "Hi {{ name }}"}, {Key: "temperature", Value: "0.1"}}
+	if !reflect.DeepEqual(run.Params, wantParams) {
+		t.Errorf("params: got %v, want %v", run.Params, wantParams)
+	}
+	wantFiles := map[string]string{run.Info.RunID + "/eval_results_table.json": `{"columns": ["name", "prompt", "output"], "data": [["Ann", "Hi Ann", null]]}`}
+	if !reflect.DeepEqual(written, wantFiles) {
+		t.Errorf("artifacts: got %v, want %v", written, wantFiles)
+	}
+
+	// A run whose artifacts cannot be written is kept, FAILED.
+	broken := errors.New("disk full")
+	run, err = svc.CreatePromptlabRun(ctx, req, func(context.Context, *tracking.RunInfo, map[string][]byte) error { return broken })
+	if !errors.Is(err, broken) || run == nil || run.Info.Status != tracking.RunFailed {
+		t.Errorf("failing writer: got run %+v, error %v; want the run FAILED and the error", run, err)
+	}
+
+	for _, tt := range []struct {
+		name  string
+		edit  func(*tracking.PromptlabRunRequest)
+		field string
+	}{
+		{"experiment", func(r *tracking.PromptlabRunRequest) { r.ExperimentID = "" }, "experiment_id"},
+		{"template", func(r *tracking.PromptlabRunRequest) { r.PromptTemplate = "" }, "prompt_template"},
+		{"parameters", func(r *tracking.PromptlabRunRequest) { r.PromptParameters = nil }, "prompt_parameters"},
+		{"route", func(r *tracking.PromptlabRunRequest) { r.ModelRoute = "" }, "model_route"},
+		{"input", func(r *tracking.PromptlabRunRequest) { r.ModelInput = "" }, "model_input"},
+		{"version", func(r *tracking.PromptlabRunRequest) { r.MLflowVersion = "" }, "mlflow_version"},
+	} {
+		bad := req
+		tt.edit(&bad)
+		_, err := svc.CreatePromptlabRun(ctx, bad, write)
+		wantInvalid(t, tt.name, err, "CreatePromptlabRun request must specify "+tt.field+".")
 	}
 }

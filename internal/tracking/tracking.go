@@ -175,16 +175,21 @@ type Store interface {
 	SearchRuns(ctx context.Context, q RunQuery) ([]*Run, error)
 	// LogBatch writes metrics, params and tags atomically. A param that
 	// already exists with a different value is EINVALID and nothing is written.
-	// The run must be active (ECONFLICT otherwise).
+	// The run must be active (EINVALID otherwise, MLflow's INVALID_PARAMETER_VALUE).
 	LogBatch(ctx context.Context, runID string, metrics []Metric, params []Param, tags []Tag) error
 	LogInputs(ctx context.Context, runID string, inputs []DatasetInput, models []ModelInput) error
 	LogOutputs(ctx context.Context, runID string, models []ModelOutput) error
 	DeleteTag(ctx context.Context, runID, key string) error
+	// SearchDatasets returns up to maxResults distinct (experiment, dataset
+	// name, digest, mlflow.data.context tag) summaries of the datasets used
+	// by runs of the experiments experimentIDs, in any lifecycle stage.
+	// Ids that name no experiment match nothing.
+	SearchDatasets(ctx context.Context, experimentIDs []string, maxResults int) ([]DatasetSummary, error)
 
 	// GetMetricHistory returns up to maxResults points of key in runID ordered
 	// by (step, timestamp, value), skipping the first offset points.
 	GetMetricHistory(ctx context.Context, runID, key string, offset, maxResults int) ([]Metric, error)
-	// MetricSteps returns the sorted distinct steps of key in runID within
+	// SampledMetricSteps returns the sorted distinct steps of key in runID within
 	// [start, end], sampled with SampleSteps(…, maxResults): MLflow's rule.
 	SampledMetricSteps(ctx context.Context, runID, key string, start, end int64, maxResults int) ([]int64, error)
 	// MetricsAtSteps returns the points of key in runID whose step is in steps,

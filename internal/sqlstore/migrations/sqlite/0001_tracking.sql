@@ -47,6 +47,10 @@ CREATE TABLE runs (
 -- SearchRuns' default order within an experiment; lifecycle changes of a whole experiment.
 CREATE INDEX runs_experiment_start_time ON runs (experiment_id, start_time DESC, run_uuid);
 
+-- A narrow copy of what searches check for each candidate run: looking it up
+-- is cheaper than reading the run's row.
+CREATE INDEX runs_search ON runs (run_uuid, experiment_id, lifecycle_stage, start_time);
+
 CREATE TABLE params (
     run_uuid TEXT NOT NULL REFERENCES runs (run_uuid),
     key      TEXT NOT NULL,
@@ -69,9 +73,10 @@ CREATE INDEX tags_key_value ON tags (key, value);
 -- One row per metric series: the latest point as MLflow's latest_metrics (the
 -- largest (step, timestamp, value)), plus step statistics: step_segments
 -- encodes the series' distinct steps as arithmetic runs, NULL once they need
--- too many runs. A NaN value is stored as 0 with is_nan set, as MLflow does.
+-- too many runs, and one_point_per_step says whether every step holds one
+-- point (then a history page at an offset starts at a computable step). A
+-- NaN value is stored as 0 with is_nan set, as MLflow does.
 CREATE TABLE latest_metrics (
-    series_id   INTEGER PRIMARY KEY,
     run_uuid    TEXT    NOT NULL REFERENCES runs (run_uuid),
     key         TEXT    NOT NULL,
     value       REAL    NOT NULL,
@@ -81,11 +86,13 @@ CREATE TABLE latest_metrics (
     min_step    INTEGER NOT NULL,
     step_count  INTEGER NOT NULL,
     step_segments BLOB,
-    UNIQUE (run_uuid, key)
-);
+    one_point_per_step BOOLEAN NOT NULL,
+    series_id   INTEGER NOT NULL UNIQUE,
+    PRIMARY KEY (run_uuid, key)
+) WITHOUT ROWID;
 
--- Search filters such as metrics.rmse < 0.5.
-CREATE INDEX latest_metrics_key_value ON latest_metrics (key, value, run_uuid);
+-- Search filters such as metrics.rmse < 0.5 (the index also holds run_uuid).
+CREATE INDEX latest_metrics_key_value ON latest_metrics (key, value);
 
 -- Metric history, clustered by series and (step, timestamp, value): history
 -- reads and step lookups are range scans, and identical points collapse on
@@ -135,3 +142,21 @@ CREATE TABLE input_tags (
     value      TEXT NOT NULL,
     PRIMARY KEY (input_uuid, name)
 ) WITHOUT ROWID;
+
+-- Planner statistics for a database that has never been analysed, so that
+-- searches get from the start the plans they get on a loaded one: a param or
+-- tag key with one value selects few runs, a key alone many, an experiment
+-- many. ANALYZE (or PRAGMA optimize) replaces them with measured ones.
+ANALYZE;
+DELETE FROM sqlite_stat1;
+INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES
+    ('runs', 'runs', '100000 1'),
+    ('runs', 'runs_experiment_start_time', '100000 1000 1 1'),
+    ('runs', 'runs_search', '100000 1 1 1 1'),
+    ('params', 'params', '1000000 10 1'),
+    ('params', 'params_key_value', '1000000 1000 10'),
+    ('tags', 'tags', '1000000 10 1'),
+    ('tags', 'tags_key_value', '1000000 1000 10'),
+    ('latest_metrics', 'latest_metrics', '1000000 10 1'),
+    ('latest_metrics', 'latest_metrics_key_value', '1000000 1000 1');
+ANALYZE sqlite_schema;
