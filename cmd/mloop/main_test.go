@@ -159,9 +159,13 @@ func TestGracefulShutdown(t *testing.T) {
 		resp.Body.Close()
 		done <- result{status: resp.StatusCode}
 	}()
+	// Send more than loopback's socket buffers can hold, so the server is
+	// surely inside the handler, reading the body, when Close begins.
 	chunk := bytes.Repeat([]byte("x"), 1<<20)
-	if _, err := pw.Write(chunk); err != nil {
-		t.Fatal(err)
+	for range 32 {
+		if _, err := pw.Write(chunk); err != nil {
+			t.Fatal(err)
+		}
 	}
 	closed := make(chan error, 1)
 	go func() { closed <- m.Close() }()

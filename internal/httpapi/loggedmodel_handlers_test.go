@@ -361,7 +361,7 @@ func TestLoggedModelHTTPErrors(t *testing.T) {
 		{"search with a foreign token", "POST", base + "/search", map[string]any{"experiment_ids": []string{f.expID}, "page_token": "e30="},
 			400, "INVALID_PARAMETER_VALUE", "page token"},
 		{"list artifacts outside the model", "GET", base + "/" + id + "/artifacts/directories?artifact_directory_path=..%2F..", nil,
-			400, "INVALID_PARAMETER_VALUE", "Invalid artifact path"},
+			400, "INVALID_PARAMETER_VALUE", "Invalid path"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

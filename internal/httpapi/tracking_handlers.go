@@ -836,10 +836,7 @@ func (s *Server) getMetricHistory(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	return ok(w, struct {
-		Metrics       []metricOutJSON `json:"metrics,omitempty"`
-		NextPageToken string          `json:"next_page_token,omitempty"`
-	}{metricsToJSON(points, false), next})
+	return writeMetricList(w, points, false, next)
 }
 
 func (s *Server) getMetricHistoryBulkInterval(w http.ResponseWriter, r *http.Request) error {
@@ -866,7 +863,5 @@ func (s *Server) getMetricHistoryBulkInterval(w http.ResponseWriter, r *http.Req
 	if err != nil {
 		return err
 	}
-	return ok(w, struct {
-		Metrics []metricOutJSON `json:"metrics,omitempty"`
-	}{metricsToJSON(points, true)})
+	return writeMetricList(w, points, true, "")
 }

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/mloop/mloop"
+	"github.com/mloop/mloop/internal/tracking"
 )
 
 // This file holds MLflow's JSON wire conventions, shared by every handler.
@@ -300,16 +302,7 @@ type jsonFloat float64
 
 // MarshalJSON implements json.Marshaler.
 func (f jsonFloat) MarshalJSON() ([]byte, error) {
-	v := float64(f)
-	switch {
-	case math.IsNaN(v):
-		return []byte(`"NaN"`), nil
-	case math.IsInf(v, 1):
-		return []byte(`"Infinity"`), nil
-	case math.IsInf(v, -1):
-		return []byte(`"-Infinity"`), nil
-	}
-	return strconv.AppendFloat(nil, v, 'g', -1, 64), nil
+	return appendJSONFloat(nil, float64(f)), nil
 }
 
 // maxShownValue bounds, in bytes, how much of a rejected value an error
@@ -496,4 +489,84 @@ func pythonFloat(s string) string {
 	default:
 		return sign + digits[:point] + "." + digits[point:]
 	}
+}
+
+// writeMetricList writes {"metrics":[…],"next_page_token":"…"} straight to w:
+// metric histories run to millions of points, and writing them by hand,
+// without a reflection-driven encoder or an intermediate slice, is what lets
+// get-history stream them fast. The output is what encoding/json writes for
+// []metricOutJSON with omitempty on metrics and next_page_token.
+func writeMetricList(w http.ResponseWriter, ms []tracking.Metric, withRunID bool, next string) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	bw := bufio.NewWriterSize(w, 64<<10)
+	b := make([]byte, 0, 256)
+	b = append(b, '{')
+	if len(ms) > 0 {
+		b = append(b, `"metrics":[`...)
+		var lastKey, quotedKey, lastRun, quotedRun []byte
+		for i, m := range ms {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			if quotedKey == nil || string(lastKey) != m.Key {
+				lastKey, quotedKey = []byte(m.Key), appendJSONString(nil, m.Key)
+			}
+			b = append(b, `{"key":`...)
+			b = append(b, quotedKey...)
+			b = append(b, `,"value":`...)
+			b = appendJSONFloat(b, m.Value)
+			b = append(b, `,"timestamp":`...)
+			b = strconv.AppendInt(b, m.Timestamp, 10)
+			b = append(b, `,"step":`...)
+			b = strconv.AppendInt(b, m.Step, 10)
+			if withRunID && m.RunID != "" {
+				if quotedRun == nil || string(lastRun) != m.RunID {
+					lastRun, quotedRun = []byte(m.RunID), appendJSONString(nil, m.RunID)
+				}
+				b = append(b, `,"run_id":`...)
+				b = append(b, quotedRun...)
+			}
+			b = append(b, '}')
+			if len(b) > 32<<10 {
+				if _, err := bw.Write(b); err != nil {
+					return nil // the client went away; nothing more to say to it
+				}
+				b = b[:0]
+			}
+		}
+		b = append(b, ']')
+	}
+	if next != "" {
+		if len(ms) > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `"next_page_token":`...)
+		b = appendJSONString(b, next)
+	}
+	b = append(b, "}\n"...)
+	if _, err := bw.Write(b); err != nil {
+		return nil
+	}
+	_ = bw.Flush()
+	return nil
+}
+
+// appendJSONString appends s as a JSON string, escaped as encoding/json does.
+func appendJSONString(b []byte, s string) []byte {
+	q, _ := json.Marshal(s)
+	return append(b, q...)
+}
+
+// appendJSONFloat appends v as jsonFloat writes it.
+func appendJSONFloat(b []byte, v float64) []byte {
+	switch {
+	case math.IsNaN(v):
+		return append(b, `"NaN"`...)
+	case math.IsInf(v, 1):
+		return append(b, `"Infinity"`...)
+	case math.IsInf(v, -1):
+		return append(b, `"-Infinity"`...)
+	}
+	return strconv.AppendFloat(b, v, 'g', -1, 64)
 }

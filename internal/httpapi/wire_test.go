@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/mloop/mloop"
+	"github.com/mloop/mloop/internal/tracking"
 )
 
 // wireProbe has one field of every wire type decode handles.
@@ -256,4 +257,35 @@ func FuzzPythonStr(f *testing.F) {
 			t.Fatalf("pythonStr(%q): got %d bytes, want at most %d", value, len(text), maxShownValue+len("…"))
 		}
 	})
+}
+
+// TestWriteMetricList checks the hand-written history encoder against
+// encoding/json on the same points.
+func TestWriteMetricList(t *testing.T) {
+	ms := []tracking.Metric{
+		{Key: "loss", Value: 0.5, Timestamp: 1700000000000, Step: 0, RunID: "r1"},
+		{Key: "loss", Value: math.NaN(), Timestamp: -1, Step: 1, RunID: "r1"},
+		{Key: "loss", Value: math.Inf(1), Timestamp: 2, Step: 1 << 40, RunID: "r2"},
+		{Key: "w\"eird\\ <key>\u2028", Value: math.Inf(-1), Timestamp: 3, Step: -5, RunID: "r2"},
+		{Key: "acc", Value: 1e-7, Timestamp: 4, Step: 2, RunID: ""},
+		{Key: "acc", Value: 123456789.125, Timestamp: 5, Step: 3, RunID: "r3"},
+	}
+	for _, tt := range []struct {
+		ms        []tracking.Metric
+		withRunID bool
+		next      string
+	}{{ms, false, "tok"}, {ms, true, ""}, {nil, false, ""}, {nil, false, "t"}, {ms[:1], true, "x"}} {
+		rec := httptest.NewRecorder()
+		if err := writeMetricList(rec, tt.ms, tt.withRunID, tt.next); err != nil {
+			t.Fatal(err)
+		}
+		want := httptest.NewRecorder()
+		writeJSON(want, http.StatusOK, struct {
+			Metrics       []metricOutJSON `json:"metrics,omitempty"`
+			NextPageToken string          `json:"next_page_token,omitempty"`
+		}{metricsToJSON(tt.ms, tt.withRunID), tt.next})
+		if rec.Body.String() != want.Body.String() {
+			t.Errorf("writeMetricList:\ngot  %s\nwant %s", rec.Body.String(), want.Body.String())
+		}
+	}
 }

@@ -99,8 +99,8 @@ func TestTrackingStore_DefaultExperiment(t *testing.T) {
 			if err != nil {
 				t.Fatalf("get default experiment: %v", err)
 			}
-			if e.ID != "0" || e.Name != "Default" || e.ArtifactLocation != "mlflow-artifacts:/0" || e.LifecycleStage != tracking.LifecycleActive {
-				t.Errorf("default experiment: got %+v want id 0, name Default, location mlflow-artifacts:/0, active", e)
+			if e.ID != "0" || e.Name != "Default" || e.ArtifactLocation != "" || e.LifecycleStage != tracking.LifecycleActive {
+				t.Errorf("default experiment: got %+v want id 0, name Default, no stored location (the service places it under its root), active", e)
 			}
 			if e.CreationTime == 0 || e.LastUpdateTime != e.CreationTime {
 				t.Errorf("default experiment times: got creation %d, last update %d, want equal and set", e.CreationTime, e.LastUpdateTime)

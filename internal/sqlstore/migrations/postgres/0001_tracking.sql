@@ -22,7 +22,7 @@ CREATE TABLE experiments (
 
 -- Experiment 0 is inserted explicitly; the identity sequence still starts at 1.
 INSERT INTO experiments (experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time)
-VALUES (0, 'Default', 'mlflow-artifacts:/0', 'active',
+VALUES (0, 'Default', '', 'active',
         (extract(epoch FROM now()) * 1000)::BIGINT, (extract(epoch FROM now()) * 1000)::BIGINT);
 
 CREATE TABLE experiment_tags (

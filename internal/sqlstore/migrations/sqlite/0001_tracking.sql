@@ -21,7 +21,7 @@ CREATE TABLE experiments (
 );
 
 INSERT INTO experiments (experiment_id, name, artifact_location, lifecycle_stage, creation_time, last_update_time)
-VALUES (0, 'Default', 'mlflow-artifacts:/0', 'active',
+VALUES (0, 'Default', '', 'active',
         CAST(unixepoch('subsec') * 1000 AS INTEGER), CAST(unixepoch('subsec') * 1000 AS INTEGER));
 
 CREATE TABLE experiment_tags (
