@@ -291,22 +291,17 @@ func (s *Server) getRunArtifact(w http.ResponseWriter, r *http.Request) error {
 		RunUUID string `json:"run_uuid"`
 		Path    string `json:"path" mlflow:"required"`
 	}
-	if err := decode(r, s.MaxBodyBytes, &req); err != nil {
-		return err
-	}
-	rel, err := artifact.CleanPath(req.Path)
-	if err != nil {
-		return err
-	}
-	id, err := runIDOf(req.RunID, req.RunUUID)
-	if err != nil {
-		return err
-	}
-	run, err := s.Tracking.GetRun(r.Context(), id)
-	if err != nil {
-		return err
-	}
-	return s.sendArtifactUnder(w, r, run.Info.ArtifactURI, rel)
+	return s.sendRequestedArtifact(w, r, &req, &req.Path, func(ctx context.Context) (string, error) {
+		id, err := runIDOf(req.RunID, req.RunUUID)
+		if err != nil {
+			return "", err
+		}
+		run, err := s.Tracking.GetRun(ctx, id)
+		if err != nil {
+			return "", err
+		}
+		return run.Info.ArtifactURI, nil
+	})
 }
 
 // getModelVersionArtifact serves GET /model-versions/get-artifact?name=…&
@@ -319,16 +314,26 @@ func (s *Server) getModelVersionArtifact(w http.ResponseWriter, r *http.Request)
 		Version string `json:"version"`
 		Path    string `json:"path" mlflow:"required"`
 	}
-	if err := decode(r, s.MaxBodyBytes, &req); err != nil {
+	return s.sendRequestedArtifact(w, r, &req, &req.Path, func(ctx context.Context) (string, error) {
+		return s.Registry.GetModelVersionDownloadURI(ctx, req.Name, req.Version)
+	})
+}
+
+// sendRequestedArtifact decodes the request into req, cleans the artifact
+// path it names (*path, a field of req), then sends that file from under the
+// artifact root that rootOf finds for the request's owner (a run, a model
+// version): a bad path is reported before the owner is looked up.
+func (s *Server) sendRequestedArtifact(w http.ResponseWriter, r *http.Request, req any, path *string, rootOf func(ctx context.Context) (string, error)) error {
+	if err := decode(r, s.MaxBodyBytes, req); err != nil {
 		return err
 	}
-	rel, err := artifact.CleanPath(req.Path)
+	rel, err := artifact.CleanPath(*path)
 	if err != nil {
 		return err
 	}
-	uri, err := s.Registry.GetModelVersionDownloadURI(r.Context(), req.Name, req.Version)
+	root, err := rootOf(r.Context())
 	if err != nil {
 		return err
 	}
-	return s.sendArtifactUnder(w, r, uri, rel)
+	return s.sendArtifactUnder(w, r, root, rel)
 }

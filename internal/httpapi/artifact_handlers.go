@@ -171,20 +171,25 @@ func (s *Server) listProxiedArtifacts(w http.ResponseWriter, r *http.Request) er
 	}{files})
 }
 
-// artifactPath returns the cleaned artifact path of a request to
-// mlflow-artifacts/artifacts/{path...}.
-func artifactPath(r *http.Request) (string, error) {
-	return artifact.CleanPath(r.PathValue("path"))
+// artifactAt returns the artifact store and the cleaned artifact path of a
+// request to mlflow-artifacts/artifacts/{path...}. A bad path is reported
+// before a missing store.
+func (s *Server) artifactAt(r *http.Request) (*artifact.Store, string, error) {
+	key, err := artifact.CleanPath(r.PathValue("path"))
+	if err != nil {
+		return nil, "", err
+	}
+	store, err := s.artifactStore()
+	if err != nil {
+		return nil, "", err
+	}
+	return store, key, nil
 }
 
 // downloadArtifact serves GET mlflow-artifacts/artifacts/<path>: the
 // artifact, sent by sendArtifact.
 func (s *Server) downloadArtifact(w http.ResponseWriter, r *http.Request) error {
-	key, err := artifactPath(r)
-	if err != nil {
-		return err
-	}
-	store, err := s.artifactStore()
+	store, key, err := s.artifactAt(r)
 	if err != nil {
 		return err
 	}
@@ -229,11 +234,7 @@ func (s *Server) sendArtifact(w http.ResponseWriter, r *http.Request, store *art
 // body, streamed into the store (it is not subject to MaxBodyBytes). If the
 // body breaks off, nothing is stored.
 func (s *Server) uploadArtifact(w http.ResponseWriter, r *http.Request) error {
-	key, err := artifactPath(r)
-	if err != nil {
-		return err
-	}
-	store, err := s.artifactStore()
+	store, key, err := s.artifactAt(r)
 	if err != nil {
 		return err
 	}
@@ -266,11 +267,7 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 // artifact, or the folder and everything under it. Like MLflow, deleting
 // what does not exist succeeds.
 func (s *Server) deleteArtifact(w http.ResponseWriter, r *http.Request) error {
-	key, err := artifactPath(r)
-	if err != nil {
-		return err
-	}
-	store, err := s.artifactStore()
+	store, key, err := s.artifactAt(r)
 	if err != nil {
 		return err
 	}

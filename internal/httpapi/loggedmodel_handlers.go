@@ -129,6 +129,26 @@ func loggedModelID(r *http.Request) (string, error) {
 	return id, nil
 }
 
+// loggedModelRequest returns the logged-model service and the {model_id} of
+// a request on one logged model, and decodes the request's fields into dst
+// unless dst is nil.
+func (s *Server) loggedModelRequest(r *http.Request, dst any) (*tracking.LoggedModels, string, error) {
+	svc, err := s.loggedModels()
+	if err != nil {
+		return nil, "", err
+	}
+	id, err := loggedModelID(r)
+	if err != nil {
+		return nil, "", err
+	}
+	if dst != nil {
+		if err := decode(r, s.MaxBodyBytes, dst); err != nil {
+			return nil, "", err
+		}
+	}
+	return svc, id, nil
+}
+
 // loggedModels returns the logged-model service, or an error when the server
 // was built without one.
 func (s *Server) loggedModels() (*tracking.LoggedModels, error) {
@@ -171,18 +191,11 @@ func (s *Server) createLoggedModel(w http.ResponseWriter, r *http.Request) error
 
 // getLoggedModel serves GET logged-models/{model_id} (GetLoggedModel).
 func (s *Server) getLoggedModel(w http.ResponseWriter, r *http.Request) error {
-	svc, err := s.loggedModels()
-	if err != nil {
-		return err
-	}
-	id, err := loggedModelID(r)
-	if err != nil {
-		return err
-	}
 	var req struct {
 		AllowDeleted Bool `json:"allow_deleted"`
 	}
-	if err := decode(r, s.MaxBodyBytes, &req); err != nil {
+	svc, id, err := s.loggedModelRequest(r, &req)
+	if err != nil {
 		return err
 	}
 	m, err := svc.GetLoggedModel(r.Context(), id, req.AllowDeleted.V)
@@ -195,18 +208,11 @@ func (s *Server) getLoggedModel(w http.ResponseWriter, r *http.Request) error {
 // finalizeLoggedModel serves PATCH logged-models/{model_id}
 // (FinalizeLoggedModel).
 func (s *Server) finalizeLoggedModel(w http.ResponseWriter, r *http.Request) error {
-	svc, err := s.loggedModels()
-	if err != nil {
-		return err
-	}
-	id, err := loggedModelID(r)
-	if err != nil {
-		return err
-	}
 	var req struct {
 		Status enumJSON `json:"status"`
 	}
-	if err := decode(r, s.MaxBodyBytes, &req); err != nil {
+	svc, id, err := s.loggedModelRequest(r, &req)
+	if err != nil {
 		return err
 	}
 	name, err := req.Status.value("status", loggedModelStatusNames)
@@ -222,11 +228,7 @@ func (s *Server) finalizeLoggedModel(w http.ResponseWriter, r *http.Request) err
 
 // deleteLoggedModel serves DELETE logged-models/{model_id} (DeleteLoggedModel).
 func (s *Server) deleteLoggedModel(w http.ResponseWriter, r *http.Request) error {
-	svc, err := s.loggedModels()
-	if err != nil {
-		return err
-	}
-	id, err := loggedModelID(r)
+	svc, id, err := s.loggedModelRequest(r, nil)
 	if err != nil {
 		return err
 	}
@@ -303,18 +305,11 @@ func (s *Server) searchLoggedModels(w http.ResponseWriter, r *http.Request) erro
 // setLoggedModelTags serves PATCH logged-models/{model_id}/tags
 // (SetLoggedModelTags). MLflow's server answers with an empty body.
 func (s *Server) setLoggedModelTags(w http.ResponseWriter, r *http.Request) error {
-	svc, err := s.loggedModels()
-	if err != nil {
-		return err
-	}
-	id, err := loggedModelID(r)
-	if err != nil {
-		return err
-	}
 	var req struct {
 		Tags []tagJSON `json:"tags"`
 	}
-	if err := decode(r, s.MaxBodyBytes, &req); err != nil {
+	svc, id, err := s.loggedModelRequest(r, &req)
+	if err != nil {
 		return err
 	}
 	if err := svc.SetLoggedModelTags(r.Context(), id, tagsFromJSON(req.Tags)); err != nil {
@@ -326,11 +321,7 @@ func (s *Server) setLoggedModelTags(w http.ResponseWriter, r *http.Request) erro
 // deleteLoggedModelTag serves DELETE logged-models/{model_id}/tags/{tag_key}
 // (DeleteLoggedModelTag).
 func (s *Server) deleteLoggedModelTag(w http.ResponseWriter, r *http.Request) error {
-	svc, err := s.loggedModels()
-	if err != nil {
-		return err
-	}
-	id, err := loggedModelID(r)
+	svc, id, err := s.loggedModelRequest(r, nil)
 	if err != nil {
 		return err
 	}
@@ -347,18 +338,11 @@ func (s *Server) deleteLoggedModelTag(w http.ResponseWriter, r *http.Request) er
 // logLoggedModelParams serves POST logged-models/{model_id}/params
 // (LogLoggedModelParamsRequest).
 func (s *Server) logLoggedModelParams(w http.ResponseWriter, r *http.Request) error {
-	svc, err := s.loggedModels()
-	if err != nil {
-		return err
-	}
-	id, err := loggedModelID(r)
-	if err != nil {
-		return err
-	}
 	var req struct {
 		Params []paramJSON `json:"params"`
 	}
-	if err := decode(r, s.MaxBodyBytes, &req); err != nil {
+	svc, id, err := s.loggedModelRequest(r, &req)
+	if err != nil {
 		return err
 	}
 	if err := svc.LogLoggedModelParams(r.Context(), id, paramsFromJSON(req.Params)); err != nil {
@@ -372,19 +356,12 @@ func (s *Server) logLoggedModelParams(w http.ResponseWriter, r *http.Request) er
 // the immediate children of a folder under the model's artifact location,
 // with paths relative to that location.
 func (s *Server) listLoggedModelArtifacts(w http.ResponseWriter, r *http.Request) error {
-	svc, err := s.loggedModels()
-	if err != nil {
-		return err
-	}
-	id, err := loggedModelID(r)
-	if err != nil {
-		return err
-	}
 	var req struct {
 		ArtifactDirectoryPath string `json:"artifact_directory_path"`
 		PageToken             string `json:"page_token"`
 	}
-	if err := decode(r, s.MaxBodyBytes, &req); err != nil {
+	svc, id, err := s.loggedModelRequest(r, &req)
+	if err != nil {
 		return err
 	}
 	rel, err := artifact.CleanPath(req.ArtifactDirectoryPath)

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 
@@ -9,26 +10,11 @@ import (
 
 // This file holds the handlers of MLflow's model registry API
 // (model_registry.proto): registered models, their versions, tags, aliases
-// and stages. Each decodes its request, checks the fields MLflow's handler
-// requires, calls the registry Service and writes the response in the
-// protobuf JSON mapping MLflow's server emits: versions as strings,
-// timestamps as numbers, unset and empty repeated fields omitted.
-
-// Request fields.
-
-// param is a request field MLflow's handler requires, with its value.
-type param struct{ name, value string }
-
-// required returns MLflow's error for the first param that is absent or
-// empty (absent strings decode as "", as in protobuf).
-func required(params ...param) error {
-	for _, p := range params {
-		if p.value == "" {
-			return missing(p.name)
-		}
-	}
-	return nil
-}
+// and stages. Each decodes its request (decode checks the fields MLflow's
+// handler requires, tagged `mlflow:"required"`), calls the registry Service
+// and writes the response in the protobuf JSON mapping MLflow's server
+// emits: versions as strings, timestamps as numbers, unset and empty
+// repeated fields omitted.
 
 // Response messages.
 
@@ -130,14 +116,11 @@ type modelVersionResponse struct {
 
 func (s *Server) createRegisteredModel(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		Name        string    `json:"name"`
+		Name        string    `json:"name" mlflow:"required"`
 		Tags        []tagJSON `json:"tags"`
 		Description string    `json:"description"`
 	}
 	if err := decode(r, s.MaxBodyBytes, &req); err != nil {
-		return err
-	}
-	if err := required(param{"name", req.Name}); err != nil {
 		return err
 	}
 	m, err := s.Registry.CreateRegisteredModel(r.Context(), req.Name, tagsFromJSON(req.Tags), req.Description)
@@ -149,12 +132,9 @@ func (s *Server) createRegisteredModel(w http.ResponseWriter, r *http.Request) e
 
 func (s *Server) getRegisteredModel(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		Name string `json:"name"`
+		Name string `json:"name" mlflow:"required"`
 	}
 	if err := decode(r, s.MaxBodyBytes, &req); err != nil {
-		return err
-	}
-	if err := required(param{"name", req.Name}); err != nil {
 		return err
 	}
 	m, err := s.Registry.GetRegisteredModel(r.Context(), req.Name)
@@ -166,13 +146,10 @@ func (s *Server) getRegisteredModel(w http.ResponseWriter, r *http.Request) erro
 
 func (s *Server) renameRegisteredModel(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		Name    string `json:"name"`
-		NewName string `json:"new_name"`
+		Name    string `json:"name" mlflow:"required"`
+		NewName string `json:"new_name" mlflow:"required"`
 	}
 	if err := decode(r, s.MaxBodyBytes, &req); err != nil {
-		return err
-	}
-	if err := required(param{"name", req.Name}, param{"new_name", req.NewName}); err != nil {
 		return err
 	}
 	m, err := s.Registry.RenameRegisteredModel(r.Context(), req.Name, req.NewName)
@@ -184,13 +161,10 @@ func (s *Server) renameRegisteredModel(w http.ResponseWriter, r *http.Request) e
 
 func (s *Server) updateRegisteredModel(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		Name        string `json:"name"`
+		Name        string `json:"name" mlflow:"required"`
 		Description string `json:"description"`
 	}
 	if err := decode(r, s.MaxBodyBytes, &req); err != nil {
-		return err
-	}
-	if err := required(param{"name", req.Name}); err != nil {
 		return err
 	}
 	m, err := s.Registry.UpdateRegisteredModel(r.Context(), req.Name, req.Description)
@@ -202,18 +176,11 @@ func (s *Server) updateRegisteredModel(w http.ResponseWriter, r *http.Request) e
 
 func (s *Server) deleteRegisteredModel(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		Name string `json:"name"`
+		Name string `json:"name" mlflow:"required"`
 	}
-	if err := decode(r, s.MaxBodyBytes, &req); err != nil {
-		return err
-	}
-	if err := required(param{"name", req.Name}); err != nil {
-		return err
-	}
-	if err := s.Registry.DeleteRegisteredModel(r.Context(), req.Name); err != nil {
-		return err
-	}
-	return ok(w, nil)
+	return s.apply(w, r, &req, func(ctx context.Context) error {
+		return s.Registry.DeleteRegisteredModel(ctx, req.Name)
+	})
 }
 
 // searchRequest is the request of SearchRegisteredModels and SearchModelVersions.
@@ -254,83 +221,52 @@ func (s *Server) searchRegisteredModels(w http.ResponseWriter, r *http.Request) 
 
 func (s *Server) setRegisteredModelTag(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		Name  string `json:"name"`
-		Key   string `json:"key"`
+		Name  string `json:"name" mlflow:"required"`
+		Key   string `json:"key" mlflow:"required"`
 		Value string `json:"value"`
 	}
-	if err := decode(r, s.MaxBodyBytes, &req); err != nil {
-		return err
-	}
-	if err := required(param{"name", req.Name}, param{"key", req.Key}); err != nil {
-		return err
-	}
-	if err := s.Registry.SetRegisteredModelTag(r.Context(), req.Name, registry.Tag{Key: req.Key, Value: req.Value}); err != nil {
-		return err
-	}
-	return ok(w, nil)
+	return s.apply(w, r, &req, func(ctx context.Context) error {
+		return s.Registry.SetRegisteredModelTag(ctx, req.Name, registry.Tag{Key: req.Key, Value: req.Value})
+	})
 }
 
 func (s *Server) deleteRegisteredModelTag(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		Name string `json:"name"`
-		Key  string `json:"key"`
+		Name string `json:"name" mlflow:"required"`
+		Key  string `json:"key" mlflow:"required"`
 	}
-	if err := decode(r, s.MaxBodyBytes, &req); err != nil {
-		return err
-	}
-	if err := required(param{"name", req.Name}, param{"key", req.Key}); err != nil {
-		return err
-	}
-	if err := s.Registry.DeleteRegisteredModelTag(r.Context(), req.Name, req.Key); err != nil {
-		return err
-	}
-	return ok(w, nil)
+	return s.apply(w, r, &req, func(ctx context.Context) error {
+		return s.Registry.DeleteRegisteredModelTag(ctx, req.Name, req.Key)
+	})
 }
 
 func (s *Server) setRegisteredModelAlias(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		Name    string `json:"name"`
-		Alias   string `json:"alias"`
-		Version string `json:"version"`
+		Name    string `json:"name" mlflow:"required"`
+		Alias   string `json:"alias" mlflow:"required"`
+		Version string `json:"version" mlflow:"required"`
 	}
-	if err := decode(r, s.MaxBodyBytes, &req); err != nil {
-		return err
-	}
-	if err := required(param{"name", req.Name}, param{"alias", req.Alias}, param{"version", req.Version}); err != nil {
-		return err
-	}
-	if err := s.Registry.SetRegisteredModelAlias(r.Context(), req.Name, req.Alias, req.Version); err != nil {
-		return err
-	}
-	return ok(w, nil)
+	return s.apply(w, r, &req, func(ctx context.Context) error {
+		return s.Registry.SetRegisteredModelAlias(ctx, req.Name, req.Alias, req.Version)
+	})
 }
 
 // aliasRequest is the request of DeleteRegisteredModelAlias and GetModelVersionByAlias.
 type aliasRequest struct {
-	Name  string `json:"name"`
-	Alias string `json:"alias"`
+	Name  string `json:"name" mlflow:"required"`
+	Alias string `json:"alias" mlflow:"required"`
 }
 
 func (s *Server) deleteRegisteredModelAlias(w http.ResponseWriter, r *http.Request) error {
 	var req aliasRequest
-	if err := decode(r, s.MaxBodyBytes, &req); err != nil {
-		return err
-	}
-	if err := required(param{"name", req.Name}, param{"alias", req.Alias}); err != nil {
-		return err
-	}
-	if err := s.Registry.DeleteRegisteredModelAlias(r.Context(), req.Name, req.Alias); err != nil {
-		return err
-	}
-	return ok(w, nil)
+	return s.apply(w, r, &req, func(ctx context.Context) error {
+		return s.Registry.DeleteRegisteredModelAlias(ctx, req.Name, req.Alias)
+	})
 }
 
 func (s *Server) getModelVersionByAlias(w http.ResponseWriter, r *http.Request) error {
 	var req aliasRequest
 	if err := decode(r, s.MaxBodyBytes, &req); err != nil {
-		return err
-	}
-	if err := required(param{"name", req.Name}, param{"alias", req.Alias}); err != nil {
 		return err
 	}
 	v, err := s.Registry.GetModelVersionByAlias(r.Context(), req.Name, req.Alias)
@@ -342,13 +278,10 @@ func (s *Server) getModelVersionByAlias(w http.ResponseWriter, r *http.Request) 
 
 func (s *Server) getLatestVersions(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		Name   string   `json:"name"`
+		Name   string   `json:"name" mlflow:"required"`
 		Stages []string `json:"stages"`
 	}
 	if err := decode(r, s.MaxBodyBytes, &req); err != nil {
-		return err
-	}
-	if err := required(param{"name", req.Name}); err != nil {
 		return err
 	}
 	vs, err := s.Registry.GetLatestVersions(r.Context(), req.Name, req.Stages)
@@ -364,8 +297,8 @@ func (s *Server) getLatestVersions(w http.ResponseWriter, r *http.Request) error
 
 func (s *Server) createModelVersion(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		Name        string    `json:"name"`
-		Source      string    `json:"source"`
+		Name        string    `json:"name" mlflow:"required"`
+		Source      string    `json:"source" mlflow:"required"`
 		RunID       string    `json:"run_id"`
 		Tags        []tagJSON `json:"tags"`
 		RunLink     string    `json:"run_link"`
@@ -373,9 +306,6 @@ func (s *Server) createModelVersion(w http.ResponseWriter, r *http.Request) erro
 		ModelID     string    `json:"model_id"`
 	}
 	if err := decode(r, s.MaxBodyBytes, &req); err != nil {
-		return err
-	}
-	if err := required(param{"name", req.Name}, param{"source", req.Source}); err != nil {
 		return err
 	}
 	v, err := s.Registry.CreateModelVersion(r.Context(), registry.CreateModelVersionRequest{
@@ -395,23 +325,13 @@ func (s *Server) createModelVersion(w http.ResponseWriter, r *http.Request) erro
 
 // versionRequest is the request of the calls that name one model version.
 type versionRequest struct {
-	Name    string `json:"name"`
-	Version string `json:"version"`
-}
-
-// decodeVersion decodes a request that names one model version and checks
-// that both fields are there.
-func (s *Server) decodeVersion(r *http.Request) (versionRequest, error) {
-	var req versionRequest
-	if err := decode(r, s.MaxBodyBytes, &req); err != nil {
-		return req, err
-	}
-	return req, required(param{"name", req.Name}, param{"version", req.Version})
+	Name    string `json:"name" mlflow:"required"`
+	Version string `json:"version" mlflow:"required"`
 }
 
 func (s *Server) getModelVersion(w http.ResponseWriter, r *http.Request) error {
-	req, err := s.decodeVersion(r)
-	if err != nil {
+	var req versionRequest
+	if err := decode(r, s.MaxBodyBytes, &req); err != nil {
 		return err
 	}
 	v, err := s.Registry.GetModelVersion(r.Context(), req.Name, req.Version)
@@ -423,14 +343,11 @@ func (s *Server) getModelVersion(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) updateModelVersion(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		Name        string `json:"name"`
-		Version     string `json:"version"`
+		Name        string `json:"name" mlflow:"required"`
+		Version     string `json:"version" mlflow:"required"`
 		Description Str    `json:"description"`
 	}
 	if err := decode(r, s.MaxBodyBytes, &req); err != nil {
-		return err
-	}
-	if err := required(param{"name", req.Name}, param{"version", req.Version}); err != nil {
 		return err
 	}
 	var description *string
@@ -445,14 +362,10 @@ func (s *Server) updateModelVersion(w http.ResponseWriter, r *http.Request) erro
 }
 
 func (s *Server) deleteModelVersion(w http.ResponseWriter, r *http.Request) error {
-	req, err := s.decodeVersion(r)
-	if err != nil {
-		return err
-	}
-	if err := s.Registry.DeleteModelVersion(r.Context(), req.Name, req.Version); err != nil {
-		return err
-	}
-	return ok(w, nil)
+	var req versionRequest
+	return s.apply(w, r, &req, func(ctx context.Context) error {
+		return s.Registry.DeleteModelVersion(ctx, req.Name, req.Version)
+	})
 }
 
 func (s *Server) searchModelVersions(w http.ResponseWriter, r *http.Request) error {
@@ -472,15 +385,12 @@ func (s *Server) searchModelVersions(w http.ResponseWriter, r *http.Request) err
 
 func (s *Server) transitionModelVersionStage(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		Name                    string `json:"name"`
-		Version                 string `json:"version"`
-		Stage                   string `json:"stage"`
+		Name                    string `json:"name" mlflow:"required"`
+		Version                 string `json:"version" mlflow:"required"`
+		Stage                   string `json:"stage" mlflow:"required"`
 		ArchiveExistingVersions Bool   `json:"archive_existing_versions"`
 	}
 	if err := decode(r, s.MaxBodyBytes, &req); err != nil {
-		return err
-	}
-	if err := required(param{"name", req.Name}, param{"version", req.Version}, param{"stage", req.Stage}); err != nil {
 		return err
 	}
 	v, err := s.Registry.TransitionModelVersionStage(r.Context(), req.Name, req.Version, req.Stage, req.ArchiveExistingVersions.V)
@@ -491,8 +401,8 @@ func (s *Server) transitionModelVersionStage(w http.ResponseWriter, r *http.Requ
 }
 
 func (s *Server) getModelVersionDownloadURI(w http.ResponseWriter, r *http.Request) error {
-	req, err := s.decodeVersion(r)
-	if err != nil {
+	var req versionRequest
+	if err := decode(r, s.MaxBodyBytes, &req); err != nil {
 		return err
 	}
 	uri, err := s.Registry.GetModelVersionDownloadURI(r.Context(), req.Name, req.Version)
@@ -506,37 +416,23 @@ func (s *Server) getModelVersionDownloadURI(w http.ResponseWriter, r *http.Reque
 
 func (s *Server) setModelVersionTag(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		Name    string `json:"name"`
-		Version string `json:"version"`
-		Key     string `json:"key"`
+		Name    string `json:"name" mlflow:"required"`
+		Version string `json:"version" mlflow:"required"`
+		Key     string `json:"key" mlflow:"required"`
 		Value   string `json:"value"`
 	}
-	if err := decode(r, s.MaxBodyBytes, &req); err != nil {
-		return err
-	}
-	if err := required(param{"name", req.Name}, param{"version", req.Version}, param{"key", req.Key}); err != nil {
-		return err
-	}
-	if err := s.Registry.SetModelVersionTag(r.Context(), req.Name, req.Version, registry.Tag{Key: req.Key, Value: req.Value}); err != nil {
-		return err
-	}
-	return ok(w, nil)
+	return s.apply(w, r, &req, func(ctx context.Context) error {
+		return s.Registry.SetModelVersionTag(ctx, req.Name, req.Version, registry.Tag{Key: req.Key, Value: req.Value})
+	})
 }
 
 func (s *Server) deleteModelVersionTag(w http.ResponseWriter, r *http.Request) error {
 	var req struct {
-		Name    string `json:"name"`
-		Version string `json:"version"`
-		Key     string `json:"key"`
+		Name    string `json:"name" mlflow:"required"`
+		Version string `json:"version" mlflow:"required"`
+		Key     string `json:"key" mlflow:"required"`
 	}
-	if err := decode(r, s.MaxBodyBytes, &req); err != nil {
-		return err
-	}
-	if err := required(param{"name", req.Name}, param{"version", req.Version}, param{"key", req.Key}); err != nil {
-		return err
-	}
-	if err := s.Registry.DeleteModelVersionTag(r.Context(), req.Name, req.Version, req.Key); err != nil {
-		return err
-	}
-	return ok(w, nil)
+	return s.apply(w, r, &req, func(ctx context.Context) error {
+		return s.Registry.DeleteModelVersionTag(ctx, req.Name, req.Version, req.Key)
+	})
 }

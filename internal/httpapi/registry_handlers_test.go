@@ -1,8 +1,6 @@
 package httpapi
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -21,29 +19,7 @@ import (
 // the Go tests below cover what needs runs, a clock or many requests.
 
 func TestRegistryFixtures(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join("testdata", "registry", "*.json"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no fixtures in testdata/registry: %v", err)
-	}
-	for _, file := range files {
-		t.Run(strings.TrimSuffix(filepath.Base(file), ".json"), func(t *testing.T) {
-			b, err := os.ReadFile(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var fx fixture
-			dec := json.NewDecoder(bytes.NewReader(b))
-			dec.DisallowUnknownFields()
-			if err := dec.Decode(&fx); err != nil {
-				t.Fatalf("parse %s: %v", file, err)
-			}
-			srv, _ := newTestServer(t)
-			vars := map[string]string{}
-			for i, step := range fx.Steps {
-				runFixtureStep(t, srv.URL, fmt.Sprintf("step %d (%s)", i+1, step.Name), step, vars)
-			}
-		})
-	}
+	runFixtures(t, filepath.Join("testdata", "registry"))
 }
 
 // withTickingClock makes the registry's clock start at a fixed time and

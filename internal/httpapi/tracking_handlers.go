@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"math"
@@ -409,13 +410,9 @@ func (s *Server) updateExperiment(w http.ResponseWriter, r *http.Request) error 
 		ExperimentID idJSON `json:"experiment_id" mlflow:"required"`
 		NewName      string `json:"new_name" mlflow:"required"`
 	}
-	if err := decode(r, s.MaxBodyBytes, &req); err != nil {
-		return err
-	}
-	if err := s.Tracking.RenameExperiment(r.Context(), string(req.ExperimentID), req.NewName); err != nil {
-		return err
-	}
-	return ok(w, nil)
+	return s.apply(w, r, &req, func(ctx context.Context) error {
+		return s.Tracking.RenameExperiment(ctx, string(req.ExperimentID), req.NewName)
+	})
 }
 
 // experimentIDRequest is the request of DeleteExperiment and RestoreExperiment.
@@ -425,24 +422,16 @@ type experimentIDRequest struct {
 
 func (s *Server) deleteExperiment(w http.ResponseWriter, r *http.Request) error {
 	var req experimentIDRequest
-	if err := decode(r, s.MaxBodyBytes, &req); err != nil {
-		return err
-	}
-	if err := s.Tracking.DeleteExperiment(r.Context(), string(req.ExperimentID)); err != nil {
-		return err
-	}
-	return ok(w, nil)
+	return s.apply(w, r, &req, func(ctx context.Context) error {
+		return s.Tracking.DeleteExperiment(ctx, string(req.ExperimentID))
+	})
 }
 
 func (s *Server) restoreExperiment(w http.ResponseWriter, r *http.Request) error {
 	var req experimentIDRequest
-	if err := decode(r, s.MaxBodyBytes, &req); err != nil {
-		return err
-	}
-	if err := s.Tracking.RestoreExperiment(r.Context(), string(req.ExperimentID)); err != nil {
-		return err
-	}
-	return ok(w, nil)
+	return s.apply(w, r, &req, func(ctx context.Context) error {
+		return s.Tracking.RestoreExperiment(ctx, string(req.ExperimentID))
+	})
 }
 
 func (s *Server) setExperimentTag(w http.ResponseWriter, r *http.Request) error {
@@ -466,13 +455,9 @@ func (s *Server) deleteExperimentTag(w http.ResponseWriter, r *http.Request) err
 		ExperimentID idJSON `json:"experiment_id" mlflow:"required"`
 		Key          string `json:"key" mlflow:"required"`
 	}
-	if err := decode(r, s.MaxBodyBytes, &req); err != nil {
-		return err
-	}
-	if err := s.Tracking.DeleteExperimentTag(r.Context(), string(req.ExperimentID), req.Key); err != nil {
-		return err
-	}
-	return ok(w, nil)
+	return s.apply(w, r, &req, func(ctx context.Context) error {
+		return s.Tracking.DeleteExperimentTag(ctx, string(req.ExperimentID), req.Key)
+	})
 }
 
 // Runs.
@@ -555,24 +540,16 @@ func (s *Server) updateRun(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) deleteRun(w http.ResponseWriter, r *http.Request) error {
 	var req runIDRequest
-	if err := decode(r, s.MaxBodyBytes, &req); err != nil {
-		return err
-	}
-	if err := s.Tracking.DeleteRun(r.Context(), req.RunID); err != nil {
-		return err
-	}
-	return ok(w, nil)
+	return s.apply(w, r, &req, func(ctx context.Context) error {
+		return s.Tracking.DeleteRun(ctx, req.RunID)
+	})
 }
 
 func (s *Server) restoreRun(w http.ResponseWriter, r *http.Request) error {
 	var req runIDRequest
-	if err := decode(r, s.MaxBodyBytes, &req); err != nil {
-		return err
-	}
-	if err := s.Tracking.RestoreRun(r.Context(), req.RunID); err != nil {
-		return err
-	}
-	return ok(w, nil)
+	return s.apply(w, r, &req, func(ctx context.Context) error {
+		return s.Tracking.RestoreRun(ctx, req.RunID)
+	})
 }
 
 func (s *Server) searchRuns(w http.ResponseWriter, r *http.Request) error {
@@ -663,13 +640,9 @@ func (s *Server) logParam(w http.ResponseWriter, r *http.Request) error {
 		Key   string `json:"key" mlflow:"required"`
 		Value string `json:"value"`
 	}
-	if err := decode(r, s.MaxBodyBytes, &req); err != nil {
-		return err
-	}
-	if err := s.Tracking.LogParam(r.Context(), req.RunID, tracking.Param{Key: req.Key, Value: req.Value}); err != nil {
-		return err
-	}
-	return ok(w, nil)
+	return s.apply(w, r, &req, func(ctx context.Context) error {
+		return s.Tracking.LogParam(ctx, req.RunID, tracking.Param{Key: req.Key, Value: req.Value})
+	})
 }
 
 // countingReader counts the bytes read through it.
@@ -782,13 +755,9 @@ func (s *Server) logModel(w http.ResponseWriter, r *http.Request) error {
 		RunID     string `json:"run_id" mlflow:"required"`
 		ModelJSON string `json:"model_json" mlflow:"required"`
 	}
-	if err := decode(r, s.MaxBodyBytes, &req); err != nil {
-		return err
-	}
-	if err := s.Tracking.LogModel(r.Context(), req.RunID, req.ModelJSON); err != nil {
-		return err
-	}
-	return ok(w, nil)
+	return s.apply(w, r, &req, func(ctx context.Context) error {
+		return s.Tracking.LogModel(ctx, req.RunID, req.ModelJSON)
+	})
 }
 
 func (s *Server) setTag(w http.ResponseWriter, r *http.Request) error {
@@ -797,13 +766,9 @@ func (s *Server) setTag(w http.ResponseWriter, r *http.Request) error {
 		Key   string `json:"key" mlflow:"required"`
 		Value string `json:"value"`
 	}
-	if err := decode(r, s.MaxBodyBytes, &req); err != nil {
-		return err
-	}
-	if err := s.Tracking.SetTag(r.Context(), req.RunID, tracking.Tag{Key: req.Key, Value: req.Value}); err != nil {
-		return err
-	}
-	return ok(w, nil)
+	return s.apply(w, r, &req, func(ctx context.Context) error {
+		return s.Tracking.SetTag(ctx, req.RunID, tracking.Tag{Key: req.Key, Value: req.Value})
+	})
 }
 
 func (s *Server) deleteTag(w http.ResponseWriter, r *http.Request) error {
@@ -811,13 +776,9 @@ func (s *Server) deleteTag(w http.ResponseWriter, r *http.Request) error {
 		RunID string `json:"run_id" mlflow:"required"`
 		Key   string `json:"key" mlflow:"required"`
 	}
-	if err := decode(r, s.MaxBodyBytes, &req); err != nil {
-		return err
-	}
-	if err := s.Tracking.DeleteTag(r.Context(), req.RunID, req.Key); err != nil {
-		return err
-	}
-	return ok(w, nil)
+	return s.apply(w, r, &req, func(ctx context.Context) error {
+		return s.Tracking.DeleteTag(ctx, req.RunID, req.Key)
+	})
 }
 
 // Metric histories.

@@ -56,9 +56,16 @@ type fixtureStep struct {
 }
 
 func TestTrackingFixtures(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join("testdata", "tracking", "*.json"))
+	runFixtures(t, filepath.Join("testdata", "tracking"))
+}
+
+// runFixtures runs each scenario file *.json in dir as a subtest named after
+// the file, against a fresh test server.
+func runFixtures(t *testing.T, dir string) {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
 	if err != nil || len(files) == 0 {
-		t.Fatalf("no fixtures in testdata/tracking: %v", err)
+		t.Fatalf("no fixtures in %s: %v", filepath.ToSlash(dir), err)
 	}
 	for _, file := range files {
 		t.Run(strings.TrimSuffix(filepath.Base(file), ".json"), func(t *testing.T) {

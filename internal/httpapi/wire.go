@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -38,11 +39,9 @@ func (i *Int64) UnmarshalJSON(b []byte) error {
 	if string(b) == "null" {
 		return nil
 	}
-	s := string(b)
-	if len(b) > 0 && b[0] == '"' {
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
+	s, err := unquote(b)
+	if err != nil {
+		return err
 	}
 	v, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
 	if err != nil {
@@ -57,6 +56,20 @@ func (i *Int64) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// unquote returns the text of a JSON scalar that protobuf's JSON mapping
+// lets a client send as a number or as a string: the string's contents when
+// b is a JSON string, and b itself otherwise.
+func unquote(b []byte) (string, error) {
+	if len(b) == 0 || b[0] != '"' {
+		return string(b), nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return "", err
+	}
+	return s, nil
+}
+
 // Float64 is a double request field that accepts a JSON number or one of the
 // strings "NaN", "Infinity", "-Infinity" (and a numeric string).
 type Float64 struct {
@@ -69,11 +82,9 @@ func (f *Float64) UnmarshalJSON(b []byte) error {
 	if string(b) == "null" {
 		return nil
 	}
-	s := string(b)
-	if len(b) > 0 && b[0] == '"' {
-		if err := json.Unmarshal(b, &s); err != nil {
-			return err
-		}
+	s, err := unquote(b)
+	if err != nil {
+		return err
 	}
 	switch s {
 	case "NaN", "nan":
@@ -293,6 +304,20 @@ func ok(w http.ResponseWriter, v any) error {
 	}
 	writeJSON(w, http.StatusOK, v)
 	return nil
+}
+
+// apply decodes the request's fields into req, a pointer to a struct, runs
+// act and answers with MLflow's empty reply {}: the whole of every handler
+// whose call changes state and returns nothing. act sees the request's
+// context.
+func (s *Server) apply(w http.ResponseWriter, r *http.Request, req any, act func(ctx context.Context) error) error {
+	if err := decode(r, s.MaxBodyBytes, req); err != nil {
+		return err
+	}
+	if err := act(r.Context()); err != nil {
+		return err
+	}
+	return ok(w, nil)
 }
 
 // jsonFloat is a double response field: finite values as JSON numbers, and

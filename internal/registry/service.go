@@ -41,7 +41,11 @@ type RunGetter interface {
 // LoggedModelLinker finds MLflow 3 logged models and records on them the
 // versions registered from them. tracking.LoggedModels satisfies it.
 type LoggedModelLinker interface {
+	// GetLoggedModel returns the model with id; a deleted model is
+	// ENOTFOUND unless allowDeleted is set.
 	GetLoggedModel(ctx context.Context, id string, allowDeleted bool) (*tracking.LoggedModel, error)
+	// LinkModelVersion records on the model with id that version version of
+	// registered model name was made from it.
 	LinkModelVersion(ctx context.Context, id, name string, version int64) error
 }
 

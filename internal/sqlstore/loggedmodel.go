@@ -441,28 +441,16 @@ func loadModelChildren(ctx context.Context, tx *Tx, models []*tracking.LoggedMod
 	return inBatches(ids, func(batch []string) error {
 		in := "(" + placeholders(len(batch)) + ")"
 		args := stringArgs(batch)
-		err := queryEach(ctx, tx, `SELECT model_id, tag_key, tag_value FROM logged_model_tags
-			WHERE model_id IN `+in+` ORDER BY model_id, tag_key`, args, func(rows scanner) error {
-			var id string
-			var t tracking.Tag
-			if err := rows.Scan(&id, &t.Key, &t.Value); err != nil {
-				return err
-			}
-			byID[id].Tags = append(byID[id].Tags, t)
-			return nil
+		err := queryPairs(ctx, tx, `SELECT model_id, tag_key, tag_value FROM logged_model_tags
+			WHERE model_id IN `+in+` ORDER BY model_id, tag_key`, args, func(id, key, value string) {
+			byID[id].Tags = append(byID[id].Tags, tracking.Tag{Key: key, Value: value})
 		})
 		if err != nil {
 			return fmt.Errorf("read logged model tags: %w", err)
 		}
-		err = queryEach(ctx, tx, `SELECT model_id, param_key, param_value FROM logged_model_params
-			WHERE model_id IN `+in+` ORDER BY model_id, param_key`, args, func(rows scanner) error {
-			var id string
-			var p tracking.Param
-			if err := rows.Scan(&id, &p.Key, &p.Value); err != nil {
-				return err
-			}
-			byID[id].Params = append(byID[id].Params, p)
-			return nil
+		err = queryPairs(ctx, tx, `SELECT model_id, param_key, param_value FROM logged_model_params
+			WHERE model_id IN `+in+` ORDER BY model_id, param_key`, args, func(id, key, value string) {
+			byID[id].Params = append(byID[id].Params, tracking.Param{Key: key, Value: value})
 		})
 		if err != nil {
 			return fmt.Errorf("read logged model params: %w", err)

@@ -548,20 +548,12 @@ func getVersion(ctx context.Context, tx *Tx, name string, version int64) (*regis
 	return vs[0], nil
 }
 
-// batchSize bounds the placeholders of one IN list, well under the limits of
-// both dialects.
-const batchSize = 400
-
-// inBatches calls fn with consecutive slices of at most batchSize items.
+// inBatches calls fn with consecutive slices of at most inChunk items, the
+// bound on the items of one IN list (see forChunks).
 func inBatches[T any](items []T, fn func(batch []T) error) error {
-	for len(items) > 0 {
-		n := min(len(items), batchSize)
-		if err := fn(items[:n]); err != nil {
-			return err
-		}
-		items = items[n:]
-	}
-	return nil
+	return forChunks(len(items), inChunk, func(lo, hi int) error {
+		return fn(items[lo:hi])
+	})
 }
 
 // fillModels loads the tags, aliases and latest versions of ms.
@@ -575,41 +567,25 @@ func fillModels(ctx context.Context, tx *Tx, ms []*registry.RegisteredModel) err
 		byName[m.Name], names[i] = m, m.Name
 	}
 	err := inBatches(names, func(batch []string) error {
-		args := make([]any, len(batch))
-		for i, n := range batch {
-			args[i] = n
-		}
+		args := stringArgs(batch)
 		in := placeholders(len(batch))
-		rows, err := tx.Query(ctx, `SELECT name, key, COALESCE(value, '') FROM registered_model_tags WHERE name IN (`+in+`) ORDER BY name, key`, args...)
+		err := queryPairs(ctx, tx, `SELECT name, key, COALESCE(value, '') FROM registered_model_tags WHERE name IN (`+in+`) ORDER BY name, key`, args,
+			func(name, key, value string) {
+				byName[name].Tags = append(byName[name].Tags, registry.Tag{Key: key, Value: value})
+			})
 		if err != nil {
 			return err
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var name string
-			var t registry.Tag
-			if err := rows.Scan(&name, &t.Key, &t.Value); err != nil {
-				return err
-			}
-			byName[name].Tags = append(byName[name].Tags, t)
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		arows, err := tx.Query(ctx, `SELECT name, alias, version FROM registered_model_aliases WHERE name IN (`+in+`) ORDER BY name, alias`, args...)
-		if err != nil {
-			return err
-		}
-		defer arows.Close()
-		for arows.Next() {
-			var name string
-			var a registry.Alias
-			if err := arows.Scan(&name, &a.Alias, &a.Version); err != nil {
-				return err
-			}
-			byName[name].Aliases = append(byName[name].Aliases, a)
-		}
-		return arows.Err()
+		return queryEach(ctx, tx, `SELECT name, alias, version FROM registered_model_aliases WHERE name IN (`+in+`) ORDER BY name, alias`, args,
+			func(sc scanner) error {
+				var name string
+				var a registry.Alias
+				if err := sc.Scan(&name, &a.Alias, &a.Version); err != nil {
+					return err
+				}
+				byName[name].Aliases = append(byName[name].Aliases, a)
+				return nil
+			})
 	})
 	if err != nil {
 		return fmt.Errorf("load registered model tags and aliases: %w", err)
@@ -676,38 +652,29 @@ func fillVersions(ctx context.Context, tx *Tx, vs []*registry.ModelVersion) erro
 		// SQLite wants a subquery on the right of a row-value IN; the casts
 		// give PostgreSQL the types of the VALUES columns.
 		in := "VALUES " + strings.TrimSuffix(strings.Repeat("(CAST(? AS TEXT), CAST(? AS BIGINT)), ", len(batch)), ", ")
-		rows, err := tx.Query(ctx, `SELECT name, version, key, COALESCE(value, '') FROM model_version_tags
-			WHERE (name, version) IN (`+in+`) ORDER BY name, version, key`, args...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
+		err := queryEach(ctx, tx, `SELECT name, version, key, COALESCE(value, '') FROM model_version_tags
+			WHERE (name, version) IN (`+in+`) ORDER BY name, version, key`, args, func(sc scanner) error {
 			var k key
 			var t registry.Tag
-			if err := rows.Scan(&k.name, &k.version, &t.Key, &t.Value); err != nil {
+			if err := sc.Scan(&k.name, &k.version, &t.Key, &t.Value); err != nil {
 				return err
 			}
 			byKey[k].Tags = append(byKey[k].Tags, t)
-		}
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		arows, err := tx.Query(ctx, `SELECT name, version, alias FROM registered_model_aliases
-			WHERE (name, version) IN (`+in+`) ORDER BY name, version, alias`, args...)
+			return nil
+		})
 		if err != nil {
 			return err
 		}
-		defer arows.Close()
-		for arows.Next() {
+		return queryEach(ctx, tx, `SELECT name, version, alias FROM registered_model_aliases
+			WHERE (name, version) IN (`+in+`) ORDER BY name, version, alias`, args, func(sc scanner) error {
 			var k key
 			var alias string
-			if err := arows.Scan(&k.name, &k.version, &alias); err != nil {
+			if err := sc.Scan(&k.name, &k.version, &alias); err != nil {
 				return err
 			}
 			byKey[k].Aliases = append(byKey[k].Aliases, alias)
-		}
-		return arows.Err()
+			return nil
+		})
 	})
 	if err != nil {
 		return fmt.Errorf("load model version tags and aliases: %w", err)

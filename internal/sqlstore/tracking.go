@@ -184,22 +184,14 @@ func (s *TrackingStore) loadExperimentTags(ctx context.Context, tx *Tx, exps []*
 		ids = append(ids, n)
 	}
 	return forChunks(len(ids), inChunk, func(lo, hi int) error {
-		rows, err := tx.Query(ctx, "SELECT experiment_id, key, value FROM experiment_tags WHERE experiment_id IN ("+
-			placeholders(hi-lo)+") ORDER BY experiment_id, key", ids[lo:hi]...)
+		err := queryPairs(ctx, tx, "SELECT experiment_id, key, value FROM experiment_tags WHERE experiment_id IN ("+
+			placeholders(hi-lo)+") ORDER BY experiment_id, key", ids[lo:hi], func(id int64, key, value string) {
+			byID[id].Tags = append(byID[id].Tags, tracking.Tag{Key: key, Value: value})
+		})
 		if err != nil {
 			return fmt.Errorf("load experiment tags: %w", err)
 		}
-		defer rows.Close()
-		for rows.Next() {
-			var id int64
-			var t tracking.Tag
-			if err := rows.Scan(&id, &t.Key, &t.Value); err != nil {
-				return fmt.Errorf("load experiment tags: %w", err)
-			}
-			e := byID[id]
-			e.Tags = append(e.Tags, t)
-		}
-		return rows.Err()
+		return nil
 	})
 }
 
@@ -308,13 +300,9 @@ func (s *TrackingStore) DeleteExperimentTag(ctx context.Context, id, key string)
 			return errExperimentNotActive(id, stage)
 		}
 		res, err := tx.Exec(ctx, "DELETE FROM experiment_tags WHERE experiment_id = ? AND key = ?", n, key)
-		if err != nil {
-			return fmt.Errorf("delete experiment tag: %w", err)
-		}
-		if k, err := rowsAffected(res, "delete experiment tag"); err != nil {
-			return err
-		} else if k == 0 {
-			return mloop.Errorf(mloop.ENOTFOUND, "No tag with name: %s in experiment with id %s", key, id)
+		notFound := mloop.Errorf(mloop.ENOTFOUND, "No tag with name: %s in experiment with id %s", key, id)
+		if err := mustAffect(res, err, notFound); err != nil {
+			return fmt.Errorf("delete tag %q of experiment %s: %w", key, id, err)
 		}
 		return nil
 	})
@@ -504,15 +492,31 @@ func (s *TrackingStore) SetRunLifecycle(ctx context.Context, id, stage string, n
 	}
 	return s.db.Write(ctx, func(tx *Tx) error {
 		res, err := tx.Exec(ctx, "UPDATE runs SET lifecycle_stage = ?, deleted_time = ? WHERE run_uuid = ?", stage, deletedTime, id)
-		if err != nil {
+		if err := mustAffect(res, err, errRunNotFound(id)); err != nil {
 			return fmt.Errorf("set run %s %s: %w", id, stage, err)
 		}
-		if k, err := rowsAffected(res, "set run lifecycle"); err != nil {
-			return err
-		} else if k == 0 {
-			return errRunNotFound(id)
-		}
 		return nil
+	})
+}
+
+// UpdateTag sets tag key of an active run to what update returns given its
+// current value, reading and writing it while the run's row is locked (on
+// SQLite the one writer connection serialises write transactions).
+func (s *TrackingStore) UpdateTag(ctx context.Context, runID, key string, update func(old string, ok bool) (string, error)) error {
+	return s.db.Write(ctx, func(tx *Tx) error {
+		if _, err := s.lockActiveRun(ctx, tx, runID); err != nil {
+			return err
+		}
+		var old string
+		err := tx.QueryRow(ctx, "SELECT value FROM tags WHERE run_uuid = ? AND key = ?", runID, key).Scan(&old)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("read tag %q of run %s: %w", key, runID, err)
+		}
+		value, err := update(old, err == nil)
+		if err != nil {
+			return err
+		}
+		return s.setRunTags(ctx, tx, runID, []tracking.Tag{{Key: key, Value: value}})
 	})
 }
 
@@ -523,13 +527,9 @@ func (s *TrackingStore) DeleteTag(ctx context.Context, runID, key string) error 
 			return err
 		}
 		res, err := tx.Exec(ctx, "DELETE FROM tags WHERE run_uuid = ? AND key = ?", runID, key)
-		if err != nil {
-			return fmt.Errorf("delete tag: %w", err)
-		}
-		if k, err := rowsAffected(res, "delete tag"); err != nil {
-			return err
-		} else if k == 0 {
-			return mloop.Errorf(mloop.ENOTFOUND, "No tag with name: %s in run with id %s", key, runID)
+		notFound := mloop.Errorf(mloop.ENOTFOUND, "No tag with name: %s in run with id %s", key, runID)
+		if err := mustAffect(res, err, notFound); err != nil {
+			return fmt.Errorf("delete tag %q of run %s: %w", key, runID, err)
 		}
 		return nil
 	})
@@ -644,29 +644,15 @@ func (s *TrackingStore) loadRunData(ctx context.Context, tx *Tx, runs []*trackin
 	return forChunks(len(ids), inChunk, func(lo, hi int) error {
 		in := "(" + placeholders(hi-lo) + ")"
 		chunk := ids[lo:hi]
-		if err := queryEach(ctx, tx, "SELECT run_uuid, key, value FROM params WHERE run_uuid IN "+in+" ORDER BY run_uuid, key", chunk,
-			func(sc scanner) error {
-				var id string
-				var p tracking.Param
-				if err := sc.Scan(&id, &p.Key, &p.Value); err != nil {
-					return err
-				}
-				r := byID[id]
-				r.Params = append(r.Params, p)
-				return nil
+		if err := queryPairs(ctx, tx, "SELECT run_uuid, key, value FROM params WHERE run_uuid IN "+in+" ORDER BY run_uuid, key", chunk,
+			func(id, key, value string) {
+				byID[id].Params = append(byID[id].Params, tracking.Param{Key: key, Value: value})
 			}); err != nil {
 			return fmt.Errorf("load params: %w", err)
 		}
-		if err := queryEach(ctx, tx, "SELECT run_uuid, key, value FROM tags WHERE run_uuid IN "+in+" ORDER BY run_uuid, key", chunk,
-			func(sc scanner) error {
-				var id string
-				var t tracking.Tag
-				if err := sc.Scan(&id, &t.Key, &t.Value); err != nil {
-					return err
-				}
-				r := byID[id]
-				r.Tags = append(r.Tags, t)
-				return nil
+		if err := queryPairs(ctx, tx, "SELECT run_uuid, key, value FROM tags WHERE run_uuid IN "+in+" ORDER BY run_uuid, key", chunk,
+			func(id, key, value string) {
+				byID[id].Tags = append(byID[id].Tags, tracking.Tag{Key: key, Value: value})
 			}); err != nil {
 			return fmt.Errorf("load tags: %w", err)
 		}
@@ -720,18 +706,12 @@ func (s *TrackingStore) loadRunInputs(ctx context.Context, tx *Tx, byID map[stri
 		return fmt.Errorf("load dataset inputs: %w", err)
 	}
 	if len(inputs) > 0 {
-		if err := queryEach(ctx, tx, `SELECT t.input_uuid, t.name, t.value FROM input_tags t JOIN inputs i ON i.input_uuid = t.input_uuid
+		if err := queryPairs(ctx, tx, `SELECT t.input_uuid, t.name, t.value FROM input_tags t JOIN inputs i ON i.input_uuid = t.input_uuid
 			WHERE i.source_type = ? AND i.destination_type = ? AND i.destination_id IN `+in+` ORDER BY t.input_uuid, t.name`, args,
-			func(sc scanner) error {
-				var inputID string
-				var t tracking.Tag
-				if err := sc.Scan(&inputID, &t.Key, &t.Value); err != nil {
-					return err
-				}
+			func(inputID, key, value string) {
 				in := inputs[inputID]
-				in.Tags = append(in.Tags, t)
+				in.Tags = append(in.Tags, tracking.Tag{Key: key, Value: value})
 				inputs[inputID] = in
-				return nil
 			}); err != nil {
 			return fmt.Errorf("load dataset input tags: %w", err)
 		}
@@ -768,6 +748,23 @@ func queryEach(ctx context.Context, tx *Tx, q string, args []any, fn func(scanne
 		return err
 	}
 	return scanEach(rows, fn)
+}
+
+// queryPairs runs q, whose rows are (owner, key, value) with key and value
+// strings, and calls add with each row: how the tags and params of many
+// owners (runs, experiments, models) are read in one query.
+func queryPairs[K any](ctx context.Context, tx *Tx, q string, args []any, add func(owner K, key, value string)) error {
+	return queryEach(ctx, tx, q, args, func(sc scanner) error {
+		var (
+			owner      K
+			key, value string
+		)
+		if err := sc.Scan(&owner, &key, &value); err != nil {
+			return err
+		}
+		add(owner, key, value)
+		return nil
+	})
 }
 
 // scanEach calls fn for each of rows and closes them.

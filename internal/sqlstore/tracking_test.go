@@ -440,6 +440,9 @@ func TestTrackingStore_InactiveRun(t *testing.T) {
 			"LogBatch tags":   func(id string) error { return s.LogBatch(ctx, id, nil, nil, []tracking.Tag{{Key: "t", Value: "w"}}) },
 			"UpdateRun":       func(id string) error { _, err := s.UpdateRun(ctx, id, tracking.RunUpdate{}); return err },
 			"DeleteTag":       func(id string) error { return s.DeleteTag(ctx, id, "t") },
+			"UpdateTag": func(id string) error {
+				return s.UpdateTag(ctx, id, "t", func(string, bool) (string, error) { return "w", nil })
+			},
 			"LogInputs": func(id string) error {
 				return s.LogInputs(ctx, id, nil, []tracking.ModelInput{{ModelID: "m-1"}})
 			},
@@ -537,6 +540,61 @@ func TestTrackingStore_LogInputsAndOutputs(t *testing.T) {
 // TestTrackingStore_ConcurrentLogBatch has 32 goroutines log batches at once,
 // half into one shared run and half into runs of their own: no point is
 // lost, no write fails (no "database is locked"), params and tags agree.
+func TestTrackingStore_UpdateTag(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, db *sqlstore.DB) {
+		s, ctx := MustTrackingStore(t, db), context.Background()
+		exp := MustCreateExperiment(t, s, "e")
+		id := runID(1)
+		MustCreateRun(t, s, exp, id)
+		appendOne := func(old string, _ bool) (string, error) { return old + "x", nil }
+
+		// Concurrent read-modify-writes of one tag lose none of the updates.
+		const workers = 16
+		var wg sync.WaitGroup
+		errs := make(chan error, workers)
+		for range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := s.UpdateTag(ctx, id, "counter", appendOne); err != nil {
+					errs <- err
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+		if got, want := MustGetRun(t, s, id).Tags, []tracking.Tag{{Key: "counter", Value: strings.Repeat("x", workers)}}; !reflect.DeepEqual(got, want) {
+			t.Errorf("tags after concurrent updates: got %v want %v", got, want)
+		}
+
+		// update sees whether the tag is set; its error is returned as it
+		// is and nothing is written.
+		var seen []bool
+		for _, key := range []string{"fresh", "fresh"} {
+			err := s.UpdateTag(ctx, id, key, func(old string, ok bool) (string, error) {
+				seen = append(seen, ok)
+				return old + "1", nil
+			})
+			if err != nil {
+				t.Fatalf("update %s: %v", key, err)
+			}
+		}
+		if want := []bool{false, true}; !reflect.DeepEqual(seen, want) {
+			t.Errorf("ok seen by update: got %v want %v", seen, want)
+		}
+		refused := mloop.Errorf(mloop.EINVALID, "refused")
+		err := s.UpdateTag(ctx, id, "fresh", func(string, bool) (string, error) { return "", refused })
+		assertError(t, err, mloop.EINVALID, "refused")
+		want := []tracking.Tag{{Key: "counter", Value: strings.Repeat("x", workers)}, {Key: "fresh", Value: "11"}}
+		if got := MustGetRun(t, s, id).Tags; !reflect.DeepEqual(got, want) {
+			t.Errorf("tags after a refused update: got %v want %v", got, want)
+		}
+	})
+}
+
 func TestTrackingStore_ConcurrentLogBatch(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, db *sqlstore.DB) {
 		s, ctx := MustTrackingStore(t, db), context.Background()

@@ -290,11 +290,7 @@ func (s *LoggedModels) SetLoggedModelTags(ctx context.Context, id string, tags [
 	if err != nil {
 		return err
 	}
-	if len(tags) == 0 {
-		_, err := s.Store.GetLoggedModel(ctx, id)
-		return err
-	}
-	return s.Store.SetLoggedModelTags(ctx, id, tags)
+	return writeToModel(ctx, s, id, tags, s.Store.SetLoggedModelTags)
 }
 
 // DeleteLoggedModelTag deletes a tag of a model.
@@ -318,11 +314,18 @@ func (s *LoggedModels) LogLoggedModelParams(ctx context.Context, id string, para
 	if err != nil {
 		return err
 	}
-	if len(params) == 0 {
+	return writeToModel(ctx, s, id, params, s.Store.LogLoggedModelParams)
+}
+
+// writeToModel stores items on model id with write; with no items it only
+// checks that the model exists, so an empty request still gets ENOTFOUND
+// for an unknown model.
+func writeToModel[T any](ctx context.Context, s *LoggedModels, id string, items []T, write func(ctx context.Context, id string, items []T) error) error {
+	if len(items) == 0 {
 		_, err := s.Store.GetLoggedModel(ctx, id)
 		return err
 	}
-	return s.Store.LogLoggedModelParams(ctx, id, params)
+	return write(ctx, id, items)
 }
 
 // LogLoggedModelMetrics stores metric points that a run logged against
@@ -497,9 +500,6 @@ func ValidateLoggedModelFilter(f Filter) (Filter, error) {
 			}
 			c.Key = attr.canonical
 			if attr.numeric {
-				if !slices.Contains(loggedModelNumericOps, c.Op) {
-					return nil, invalidLoggedModelOp(c)
-				}
 				v, err := loggedModelNumber(c)
 				if err != nil {
 					return nil, err
@@ -514,9 +514,6 @@ func ValidateLoggedModelFilter(f Filter) (Filter, error) {
 				c.Value = mapStrings(c.Value, statusFromWire)
 			}
 		case EntityMetric:
-			if !slices.Contains(loggedModelNumericOps, c.Op) {
-				return nil, invalidLoggedModelOp(c)
-			}
 			v, err := loggedModelNumber(c)
 			if err != nil {
 				return nil, err
@@ -546,9 +543,14 @@ func invalidLoggedModelOp(c Comparison) error {
 	return mloop.Errorf(mloop.EINVALID, "Invalid comparison operator '%s' for %s '%s'.", c.Op, c.Entity, c.Key)
 }
 
-// numericValue returns the value of c as a float64, accepting the numeric
-// strings a parser may leave for attributes it does not know to be numeric.
+// loggedModelNumber checks that c, a comparison of a numeric attribute or of
+// a metric, uses a numeric operator and returns its value as a float64,
+// accepting the numeric strings a parser may leave for attributes it does
+// not know to be numeric.
 func loggedModelNumber(c Comparison) (float64, error) {
+	if !slices.Contains(loggedModelNumericOps, c.Op) {
+		return 0, invalidLoggedModelOp(c)
+	}
 	switch v := c.Value.(type) {
 	case float64:
 		return v, nil

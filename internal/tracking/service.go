@@ -645,23 +645,30 @@ func (s *Service) LogModel(ctx context.Context, runID, modelJSON string) error {
 }
 
 // appendModelHistory appends entry, a JSON object, to the run's
-// mlflow.log-model.history tag.
+// mlflow.log-model.history tag. The store reads and rewrites the tag in one
+// transaction, so concurrent calls on one run lose no entry.
 func (s *Service) appendModelHistory(ctx context.Context, runID string, entry json.RawMessage) error {
-	run, err := s.Store.GetRun(ctx, runID)
-	if err != nil {
-		return err
-	}
-	history := []json.RawMessage{}
-	if old := findTag(run.Tags, LoggedModelsTag); old != "" {
-		if err := json.Unmarshal([]byte(old), &history); err != nil {
-			return mloop.Errorf(mloop.EINVALID, "The tag '%s' of run %s is not a JSON list: %v", LoggedModelsTag, runID, err)
+	err := s.Store.UpdateTag(ctx, runID, LoggedModelsTag, func(old string, _ bool) (string, error) {
+		history := []json.RawMessage{}
+		if old != "" {
+			if err := json.Unmarshal([]byte(old), &history); err != nil {
+				return "", mloop.Errorf(mloop.EINVALID, "The tag '%s' of run %s is not a JSON list: %v", LoggedModelsTag, runID, err)
+			}
 		}
-	}
-	b, err := json.Marshal(append(history, entry))
+		b, err := json.Marshal(append(history, entry))
+		if err != nil {
+			return "", fmt.Errorf("encode %s: %w", LoggedModelsTag, err)
+		}
+		tag := Tag{Key: LoggedModelsTag, Value: string(b)}
+		if err := validateRunTag(tag); err != nil {
+			return "", err
+		}
+		return tag.Value, nil
+	})
 	if err != nil {
-		return fmt.Errorf("encode %s: %w", LoggedModelsTag, err)
+		return fmt.Errorf("log model to run %s: %w", runID, err)
 	}
-	return s.SetTag(ctx, runID, Tag{Key: LoggedModelsTag, Value: string(b)})
+	return nil
 }
 
 // modelHistoryEntry validates a LogModel model_json and returns the object

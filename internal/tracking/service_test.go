@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -369,6 +370,59 @@ func TestLogModel(t *testing.T) {
 		{"flavors not an object", `{"flavors": [], "artifact_path": "a", "run_id": "r", "utc_time_created": "t"}`, "flavors must be a JSON object"},
 	} {
 		wantInvalid(t, tt.name, svc.LogModel(ctx, id, tt.json), tt.want)
+	}
+}
+
+// TestLogModelConcurrent checks that concurrent LogModel calls on one run
+// each leave their entry in the history tag.
+func TestLogModelConcurrent(t *testing.T) {
+	svc := newService(t)
+	ctx := context.Background()
+	_, run := mustRun(t, svc, "concurrent-models")
+	id := run.Info.RunID
+	const workers = 8
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m := fmt.Sprintf(`{"artifact_path": "model-%d", "run_id": %q, "utc_time_created": "t", "flavors": {}}`, w, id)
+			if err := svc.LogModel(ctx, id, m); err != nil {
+				errs <- fmt.Errorf("worker %d: %w", w, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	got, err := svc.GetRun(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var history []struct {
+		ArtifactPath string `json:"artifact_path"`
+	}
+	for _, tag := range got.Tags {
+		if tag.Key == tracking.LoggedModelsTag {
+			if err := json.Unmarshal([]byte(tag.Value), &history); err != nil {
+				t.Fatalf("history tag %q: %v", tag.Value, err)
+			}
+		}
+	}
+	paths := make([]string, len(history))
+	for i, h := range history {
+		paths[i] = h.ArtifactPath
+	}
+	slices.Sort(paths)
+	want := make([]string, workers)
+	for w := range workers {
+		want[w] = fmt.Sprintf("model-%d", w)
+	}
+	if !slices.Equal(paths, want) {
+		t.Errorf("logged artifact paths: got %v want %v", paths, want)
 	}
 }
 

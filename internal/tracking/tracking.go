@@ -157,29 +157,59 @@ type Store interface {
 	// CreateExperiment inserts e and returns its new id. When e.ArtifactLocation
 	// is empty, the store calls artifactLocation(id) to fill it in the same transaction.
 	CreateExperiment(ctx context.Context, e *Experiment, artifactLocation func(id string) string) (string, error)
+	// GetExperiment returns the experiment with id, in any lifecycle stage.
 	GetExperiment(ctx context.Context, id string) (*Experiment, error)
+	// GetExperimentByName returns the experiment named name, in any
+	// lifecycle stage.
 	GetExperimentByName(ctx context.Context, name string) (*Experiment, error)
+	// SearchExperiments returns the experiments q selects, in q's order,
+	// skipping q.Offset and returning at most q.MaxResults (all when 0).
 	SearchExperiments(ctx context.Context, q ExperimentQuery) ([]*Experiment, error)
+	// RenameExperiment renames an active experiment, recording now as its
+	// last update time: a deleted one is ECONFLICT, a taken name EEXISTS.
 	RenameExperiment(ctx context.Context, id, newName string, now int64) error
 	// SetExperimentLifecycle deletes or restores an experiment; deleting it
 	// also marks its runs deleted, restoring restores them, as MLflow does.
 	SetExperimentLifecycle(ctx context.Context, id, stage string, now int64) error
+	// SetExperimentTag sets (or replaces) a tag of an active experiment.
 	SetExperimentTag(ctx context.Context, id string, tag Tag) error
+	// DeleteExperimentTag deletes a tag of an active experiment; a missing
+	// tag is ENOTFOUND.
 	DeleteExperimentTag(ctx context.Context, id, key string) error
 
 	// CreateRun inserts r (with its tags). The experiment must be active.
 	CreateRun(ctx context.Context, r *Run) error
+	// GetRun returns the run with id, in any lifecycle stage, with its
+	// latest metrics, params, tags (each in key order), inputs and outputs.
 	GetRun(ctx context.Context, id string) (*Run, error)
+	// UpdateRun changes the status, end time and name of an active run and
+	// returns its info; a new name also sets the mlflow.runName tag.
 	UpdateRun(ctx context.Context, id string, u RunUpdate) (*RunInfo, error)
+	// SetRunLifecycle deletes (recording now as the deletion time) or
+	// restores a run, whatever its current stage.
 	SetRunLifecycle(ctx context.Context, id, stage string, now int64) error
+	// SearchRuns returns the runs q selects, with their data, in q's order
+	// then by start time descending and run id, skipping q.Offset and
+	// returning at most q.MaxResults (all when 0).
 	SearchRuns(ctx context.Context, q RunQuery) ([]*Run, error)
 	// LogBatch writes metrics, params and tags atomically. A param that
 	// already exists with a different value is EINVALID and nothing is written.
 	// The run must be active (EINVALID otherwise, MLflow's INVALID_PARAMETER_VALUE).
 	LogBatch(ctx context.Context, runID string, metrics []Metric, params []Param, tags []Tag) error
+	// LogInputs records the datasets and MLflow 3 models an active run used;
+	// logging one again is a no-op.
 	LogInputs(ctx context.Context, runID string, inputs []DatasetInput, models []ModelInput) error
+	// LogOutputs records the MLflow 3 models an active run produced; a model
+	// output logged again keeps its first step.
 	LogOutputs(ctx context.Context, runID string, models []ModelOutput) error
+	// DeleteTag deletes a tag of an active run; a missing tag is ENOTFOUND.
 	DeleteTag(ctx context.Context, runID, key string) error
+	// UpdateTag sets tag key of an active run to the value update returns
+	// given the tag's current value (ok is false when the run has no such
+	// tag), in one transaction that holds the run's row, so concurrent
+	// updates of one tag each see the other's result. When update fails,
+	// its error is returned as it is and nothing is written.
+	UpdateTag(ctx context.Context, runID, key string, update func(old string, ok bool) (string, error)) error
 	// SearchDatasets returns up to maxResults distinct (experiment, dataset
 	// name, digest, mlflow.data.context tag) summaries of the datasets used
 	// by runs of the experiments experimentIDs, in any lifecycle stage.
