@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -67,7 +70,45 @@ func mustCall(tb testing.TB, m *Main, method, path string, body any) map[string]
 // training script does: experiment, run, params and metrics, an artifact, a
 // registered model version pointing back at the run, and an alias.
 func TestEndToEnd(t *testing.T) {
-	m := MustOpenMain(t)
+	exerciseMLflowAPI(t, MustOpenMain(t))
+}
+
+// TestEndToEndPostgres runs the same story on PostgreSQL, in a schema of its
+// own on the server the test script provides.
+func TestEndToEndPostgres(t *testing.T) {
+	pg := os.Getenv("MLOOP_TEST_POSTGRES")
+	if pg == "" {
+		pg = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	}
+	admin, err := sql.Open("pgx", pg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	schema := fmt.Sprintf("e2e_%d", time.Now().UnixNano())
+	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
+		t.Fatalf("PostgreSQL at %s is required (scripts/test.sh starts it): %v", pg, err)
+	}
+	t.Cleanup(func() { admin.Exec("DROP SCHEMA " + schema + " CASCADE") })
+	sep := "?"
+	if strings.Contains(pg, "?") {
+		sep = "&"
+	}
+	m := NewMain()
+	m.Config.Addr = "127.0.0.1:0"
+	m.Config.DataDir = t.TempDir()
+	m.Config.DB = pg + sep + "search_path=" + schema
+	m.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	if err := m.Open(context.Background()); err != nil {
+		t.Fatalf("open main on postgres: %v", err)
+	}
+	t.Cleanup(func() { m.Close() })
+	exerciseMLflowAPI(t, m)
+}
+
+// exerciseMLflowAPI drives a running server through the story of TestEndToEnd.
+func exerciseMLflowAPI(t *testing.T, m *Main) {
+	t.Helper()
 
 	for _, p := range []string{"/healthz", "/readyz"} {
 		if status, _ := call(t, m, "GET", p, nil); status != http.StatusOK {

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mloop/mloop"
 	"github.com/mloop/mloop/internal/artifact"
 	"github.com/mloop/mloop/internal/httpapi"
 	"github.com/mloop/mloop/internal/registry"
@@ -124,6 +125,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}
 	if m.Artifacts, err = artifact.Open(ctx, m.Config.artifactsURL()); err != nil {
 		return fmt.Errorf("open artifact store: %w", err)
+	}
+	if err = m.Artifacts.Check(ctx); err != nil {
+		return fmt.Errorf("open artifact store %s: %s", redactDSN(m.Config.artifactsURL()), mloop.ErrorMessage(err))
 	}
 
 	trackingSvc := tracking.NewService(sqlstore.NewTrackingStore(m.DB))

@@ -370,3 +370,17 @@ func (s *Store) wrap(err error, op, k string) error {
 	}
 	return fmt.Errorf("artifact: %s %q: %w", op, k, err)
 }
+
+// Check reports whether the store can be reached: for S3, that the bucket
+// exists and the credentials may use it. The error is EUNAVAILABLE and says
+// what to check.
+func (s *Store) Check(ctx context.Context) error {
+	ok, err := s.bucket.IsAccessible(ctx)
+	switch {
+	case err != nil:
+		return mloop.Errorf(mloop.EUNAVAILABLE, "The artifact store cannot be reached: %v. Check the endpoint and the AWS_* credentials.", err)
+	case !ok:
+		return mloop.Errorf(mloop.EUNAVAILABLE, "The artifact store's bucket does not exist or these credentials may not use it: create the bucket or fix the AWS_* credentials.")
+	}
+	return nil
+}

@@ -896,7 +896,7 @@ func BenchmarkSearchRuns(b *testing.B) {
 			"mlflow-artifacts:/1/" + id + "/artifacts", tracking.LifecycleActive})
 		for k := range 10 {
 			paramRows = append(paramRows, []any{id, fmt.Sprintf("p%d", k), fmt.Sprintf("v%d", rng.IntN(10))})
-			metricRows = append(metricRows, []any{id, fmt.Sprintf("m%d", k), rng.Float64(), false, int64(1), int64(99), int64(0), int64(100), int64(i*10 + k + 1)})
+			metricRows = append(metricRows, []any{id, fmt.Sprintf("m%d", k), rng.Float64(), false, int64(1), int64(99), int64(0), int64(100), true, int64(i*10 + k + 1)})
 		}
 		for k := range 5 {
 			tagRows = append(tagRows, []any{id, fmt.Sprintf("t%d", k), fmt.Sprintf("tag%d", rng.IntN(100))})
@@ -905,7 +905,7 @@ func BenchmarkSearchRuns(b *testing.B) {
 	bulkInsert(b, db, "runs", []string{"run_uuid", "name", "experiment_id", "user_id", "status", "start_time", "artifact_uri", "lifecycle_stage"}, runRows)
 	bulkInsert(b, db, "params", []string{"run_uuid", "key", "value"}, paramRows)
 	bulkInsert(b, db, "tags", []string{"run_uuid", "key", "value"}, tagRows)
-	bulkInsert(b, db, "latest_metrics", []string{"run_uuid", "key", "value", "is_nan", "timestamp", "step", "min_step", "step_count", "series_id"}, metricRows)
+	bulkInsert(b, db, "latest_metrics", []string{"run_uuid", "key", "value", "is_nan", "timestamp", "step", "min_step", "step_count", "one_point_per_step", "series_id"}, metricRows)
 
 	queries := map[string]tracking.Filter{
 		"selective": {cmp("metric", "m0", ">", 0.5), cmp("param", "p1", "=", "v3")},
