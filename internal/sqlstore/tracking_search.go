@@ -2,6 +2,8 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 
 	"github.com/mloop/mloop"
@@ -60,8 +62,8 @@ func lifecycleStages(viewType string) ([]any, error) {
 // start_time descending (unless ordered by it) and run id, skipping q.Offset
 // and returning at most q.MaxResults (all when it is 0). The search itself
 // selects run ids only, so that the candidates are checked against narrow
-// indexes; the page's runs and their data are then loaded with a few IN-list
-// queries.
+// indexes (a page ordered by a metric first tries searchRunsByMetricOrder);
+// the page's runs and their data are then loaded with a few IN-list queries.
 func (s *TrackingStore) SearchRuns(ctx context.Context, q tracking.RunQuery) ([]*tracking.Run, error) {
 	stages, err := lifecycleStages(q.ViewType)
 	if err != nil {
@@ -77,31 +79,26 @@ func (s *TrackingStore) SearchRuns(ctx context.Context, q tracking.RunQuery) ([]
 	if len(expIDs) == 0 {
 		return runs, nil
 	}
-	b := newSelect(s.db.Dialect, "r.run_uuid", "runs r")
-	b.Where("r.experiment_id IN ("+placeholders(len(expIDs))+")", expIDs...)
-	b.Where("r.lifecycle_stage IN ("+placeholders(len(stages))+")", stages...)
-	for _, c := range q.Filter {
-		if err := whereRun(b, c); err != nil {
-			return nil, err
-		}
-	}
-	if err := orderRuns(b, q.OrderBy); err != nil {
+	full, err := newRunSearch(s.db.Dialect, "runs r", expIDs, stages, q.Filter)
+	if err != nil {
 		return nil, err
 	}
-	b.Limit, b.Offset = q.MaxResults, q.Offset
-	query, args := b.SQL()
+	if err := orderRuns(full, q.OrderBy); err != nil {
+		return nil, err
+	}
+	full.Limit, full.Offset = q.MaxResults, q.Offset
 	err = s.db.Read(ctx, func(tx *Tx) error {
-		var ids []string
-		if err := queryEach(ctx, tx, query, args, func(sc scanner) error {
-			var id string
-			err := sc.Scan(&id)
-			ids = append(ids, id)
-			return err
-		}); err != nil {
+		ids, ok, err := searchRunsByMetricOrder(ctx, tx, expIDs, stages, q)
+		if err != nil {
 			return fmt.Errorf("search runs: %w", err)
 		}
+		if !ok {
+			if ids, err = queryRunIDs(ctx, tx, full); err != nil {
+				return fmt.Errorf("search runs: %w", err)
+			}
+		}
 		byID := make(map[string]*tracking.Run, len(ids))
-		err := forChunks(len(ids), inChunk, func(lo, hi int) error {
+		err = forChunks(len(ids), inChunk, func(lo, hi int) error {
 			return queryEach(ctx, tx, "SELECT "+runColumns+" FROM runs r WHERE r.run_uuid IN ("+placeholders(hi-lo)+")", stringArgs(ids[lo:hi]),
 				func(sc scanner) error {
 					r, err := scanRunInfo(sc)
@@ -123,6 +120,91 @@ func (s *TrackingStore) SearchRuns(ctx context.Context, q tracking.RunQuery) ([]
 		return nil, err
 	}
 	return runs, nil
+}
+
+// Ordering by a metric can scan that metric's values in index order and stop
+// as soon as a page of matching runs is found, rather than sort every match.
+// The scan is bounded to a window of the orderedScanFactor × (offset +
+// max_results) best values, so that a filter few runs pass costs a bounded
+// detour before the general plan; pages deeper than orderedScanMaxRows always
+// take the general plan.
+const (
+	orderedScanFactor  = 40
+	orderedScanMaxRows = 1000
+)
+
+// newRunSearch returns a builder selecting r.run_uuid from from (which must
+// bind runs to alias r) for the runs of expIDs in stages matching filter.
+func newRunSearch(dialect, from string, expIDs, stages []any, filter tracking.Filter) (*selectBuilder, error) {
+	b := newSelect(dialect, "r.run_uuid", from)
+	b.Where("r.experiment_id IN ("+placeholders(len(expIDs))+")", expIDs...)
+	b.Where("r.lifecycle_stage IN ("+placeholders(len(stages))+")", stages...)
+	for _, c := range filter {
+		if err := whereRun(b, c); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+// queryRunIDs runs the search b and returns the run ids it selects, in order.
+func queryRunIDs(ctx context.Context, tx *Tx, b *selectBuilder) ([]string, error) {
+	query, args := b.SQL()
+	var ids []string
+	err := queryEach(ctx, tx, query, args, func(sc scanner) error {
+		var id string
+		err := sc.Scan(&id)
+		ids = append(ids, id)
+		return err
+	})
+	return ids, err
+}
+
+// searchRunsByMetricOrder answers a run search whose first order_by is a
+// metric by walking that metric's non-NaN values in order (best first) and
+// checking each run against the filter, within the window of values better
+// than the orderedScanFactor × (offset + max_results)-th best. Numbers sort
+// before NaN and missing values in both directions, and the window holds
+// every run whose value is strictly better than its bound, so when the window
+// yields a full page that page is exactly the general query's. ok is false,
+// and the caller must run the general query, when the search does not qualify
+// or the window holds too few matching runs. The query must already be valid
+// (orderRuns accepted q.OrderBy).
+func searchRunsByMetricOrder(ctx context.Context, tx *Tx, expIDs, stages []any, q tracking.RunQuery) (ids []string, ok bool, err error) {
+	want := q.MaxResults + q.Offset
+	if q.MaxResults <= 0 || want > orderedScanMaxRows || len(q.OrderBy) == 0 || q.OrderBy[0].Entity != tracking.EntityMetric {
+		return nil, false, nil
+	}
+	first := q.OrderBy[0]
+	b, err := newRunSearch(tx.Dialect(), "latest_metrics w CROSS JOIN runs r", expIDs, stages, q.Filter)
+	if err != nil {
+		return nil, false, err
+	}
+	b.Where("r.run_uuid = w.run_uuid AND w.key = ? AND NOT w.is_nan", first.Key)
+	dir, better := " DESC", " > ?"
+	if first.Asc {
+		dir, better = " ASC", " < ?"
+	}
+	var bound float64
+	err = tx.QueryRow(ctx, "SELECT value FROM latest_metrics WHERE key = ? AND NOT is_nan ORDER BY value"+dir+" LIMIT 1 OFFSET ?",
+		first.Key, orderedScanFactor*want-1).Scan(&bound)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		// The window holds every value of the metric.
+	case err != nil:
+		return nil, false, fmt.Errorf("bound the scan of metric %q: %w", first.Key, err)
+	default:
+		b.Where("w.value"+better, bound)
+	}
+	b.OrderPlain(searchColumn{Expr: "w.value", Numeric: true}, first.Asc)
+	if err := orderRuns(b, q.OrderBy[1:]); err != nil {
+		return nil, false, err
+	}
+	b.Limit, b.Offset = q.MaxResults, q.Offset
+	if ids, err = queryRunIDs(ctx, tx, b); err != nil {
+		return nil, false, err
+	}
+	return ids, len(ids) == q.MaxResults, nil
 }
 
 // whereRun adds one comparison of a run filter.

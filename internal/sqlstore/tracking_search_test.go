@@ -2,6 +2,7 @@ package sqlstore_test
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"reflect"
 	"testing"
@@ -366,4 +367,88 @@ func TestTrackingStore_SearchExperiments(t *testing.T) {
 			assertError(t, err, mloop.EINVALID, "")
 		}
 	})
+}
+
+// TestTrackingStore_SearchRunsPagesByMetric checks that pages of a search
+// ordered by a metric, which may be answered by a bounded scan of the
+// metric's values in order, are the slices of the complete ordering: with
+// tied values (also at the scan's bound), NaN and missing values, deleted
+// runs, runs of another experiment, filters of every selectivity and
+// offsets.
+func TestTrackingStore_SearchRunsPagesByMetric(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, db *sqlstore.DB) {
+		s, ctx := MustTrackingStore(t, db), context.Background()
+		exp, other := MustCreateExperiment(t, s, "paged"), MustCreateExperiment(t, s, "other")
+		const runs = 160
+		for i := range runs {
+			id, e := runID(100+i), exp
+			if i%23 == 0 {
+				e = other
+			}
+			if err := s.CreateRun(ctx, &tracking.Run{Info: tracking.RunInfo{RunID: id, ExperimentID: e,
+				Status: tracking.RunFinished, StartTime: int64(i % 7)}}); err != nil {
+				t.Fatalf("create run %d: %v", i, err)
+			}
+			var ms []tracking.Metric
+			switch {
+			case i%11 == 0: // no m
+			case i%13 == 0:
+				ms = append(ms, tracking.Metric{Key: "m", Value: math.NaN(), Timestamp: 1})
+			default:
+				ms = append(ms, tracking.Metric{Key: "m", Value: float64(i % 17), Timestamp: 1}) // many ties
+			}
+			ms = append(ms, tracking.Metric{Key: "n", Value: float64(i % 5), Timestamp: 1})
+			MustLogBatch(t, s, id, ms, []tracking.Param{{Key: "p", Value: fmt.Sprint(i % 3)}}, nil)
+			if i%19 == 0 {
+				if err := s.SetRunLifecycle(ctx, id, tracking.LifecycleDeleted, 1); err != nil {
+					t.Fatalf("delete run %d: %v", i, err)
+				}
+			}
+		}
+		filters := map[string]tracking.Filter{
+			"none":            nil,
+			"broad":           {cmp("metric", "n", ">=", 1.0)},
+			"selective":       {cmp("param", "p", "=", "1"), cmp("metric", "n", "=", 2.0)},
+			"nothing":         {cmp("param", "p", "=", "9")},
+			"missing m":       {cmp("metric", "m", "IS NULL", nil)},
+			"m not a number":  {cmp("metric", "m", "!=", 3.0), cmp("param", "p", "!=", "0")},
+			"high m, param 2": {cmp("metric", "m", ">", 12.0), cmp("param", "p", "=", "2")},
+		}
+		for name, filter := range filters {
+			for _, order := range [][]tracking.OrderBy{
+				{{Entity: "metric", Key: "m"}},
+				{{Entity: "metric", Key: "m", Asc: true}},
+				{{Entity: "metric", Key: "m"}, {Entity: "metric", Key: "n", Asc: true}},
+				{{Entity: "metric", Key: "absent"}},
+			} {
+				for _, view := range []string{tracking.ViewActiveOnly, tracking.ViewAll} {
+					q := tracking.RunQuery{ExperimentIDs: []string{exp}, Filter: filter, OrderBy: order, ViewType: view}
+					all, err := s.SearchRuns(ctx, q)
+					if err != nil {
+						t.Fatalf("%s %v: %v", name, order, err)
+					}
+					for _, page := range []struct{ max, offset int }{{1, 0}, {3, 0}, {3, 2}, {10, 7}, {50, 0}, {200, 0}} {
+						q.MaxResults, q.Offset = page.max, page.offset
+						got, err := s.SearchRuns(ctx, q)
+						if err != nil {
+							t.Fatalf("%s %v %+v: %v", name, order, page, err)
+						}
+						want := all[min(page.offset, len(all)):min(page.offset+page.max, len(all))]
+						if !reflect.DeepEqual(runIDs(got), runIDs(want)) {
+							t.Errorf("%s, order %v, view %q, page %+v: got %v, want %v", name, order, view, page, runIDs(got), runIDs(want))
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+// runIDs returns the ids of runs, in order.
+func runIDs(runs []*tracking.Run) []string {
+	ids := make([]string, len(runs))
+	for i, r := range runs {
+		ids[i] = r.Info.RunID
+	}
+	return ids
 }

@@ -92,8 +92,9 @@ CREATE TABLE latest_metrics (
     PRIMARY KEY (run_uuid, key)
 );
 
--- Search filters such as metrics.rmse < 0.5.
-CREATE INDEX latest_metrics_key_value ON latest_metrics (key, value, run_uuid);
+-- Search filters such as metrics.rmse < 0.5, and the ordered scan of one
+-- metric's values that serves order_by on a metric.
+CREATE INDEX latest_metrics_key_value ON latest_metrics (key, value, is_nan, run_uuid);
 
 -- Metric history, indexed by series and (step, timestamp, value): history
 -- reads and step lookups are index range scans, and identical points collapse

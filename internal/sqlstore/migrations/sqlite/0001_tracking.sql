@@ -91,8 +91,10 @@ CREATE TABLE latest_metrics (
     PRIMARY KEY (run_uuid, key)
 ) WITHOUT ROWID;
 
--- Search filters such as metrics.rmse < 0.5 (the index also holds run_uuid).
-CREATE INDEX latest_metrics_key_value ON latest_metrics (key, value);
+-- Search filters such as metrics.rmse < 0.5, and the ordered scan of one
+-- metric's values that serves order_by on a metric (the index also holds
+-- run_uuid, and is_nan so neither needs the table).
+CREATE INDEX latest_metrics_key_value ON latest_metrics (key, value, is_nan);
 
 -- Metric history, clustered by series and (step, timestamp, value): history
 -- reads and step lookups are range scans, and identical points collapse on
@@ -158,5 +160,5 @@ INSERT INTO sqlite_stat1 (tbl, idx, stat) VALUES
     ('tags', 'tags', '1000000 10 1'),
     ('tags', 'tags_key_value', '1000000 1000 10'),
     ('latest_metrics', 'latest_metrics', '1000000 10 1'),
-    ('latest_metrics', 'latest_metrics_key_value', '1000000 1000 1');
+    ('latest_metrics', 'latest_metrics_key_value', '1000000 1000 1 1');
 ANALYZE sqlite_schema;
