@@ -144,20 +144,34 @@ func (db *DB) Ping(ctx context.Context) error { return db.w.PingContext(ctx) }
 // rolling back otherwise. On SQLite the single writer connection serialises
 // writers; the transaction starts with BEGIN IMMEDIATE.
 func (db *DB) Write(ctx context.Context, fn func(tx *Tx) error) error {
-	return db.inTx(ctx, db.w, fn)
+	return db.inTx(ctx, db.w, nil, fn)
 }
 
 // Read runs fn in a read-only transaction on the read pool, so a reader sees
-// one consistent snapshot.
+// one consistent snapshot: SQLite's read transactions are snapshots, and on
+// PostgreSQL the transaction is REPEATABLE READ.
 func (db *DB) Read(ctx context.Context, fn func(tx *Tx) error) error {
-	return db.inTx(ctx, db.r, fn)
+	var opts *sql.TxOptions
+	if db.Dialect == Postgres {
+		opts = &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
+	}
+	return db.inTx(ctx, db.r, opts, fn)
 }
 
-func (db *DB) inTx(ctx context.Context, pool *sql.DB, fn func(tx *Tx) error) error {
-	stx, err := pool.BeginTx(ctx, nil)
+// inTx runs fn in a transaction on pool. The transaction is rolled back when
+// fn fails or panics, so a panic never leaves SQLite's one writer connection
+// held by an open transaction.
+func (db *DB) inTx(ctx context.Context, pool *sql.DB, opts *sql.TxOptions, fn func(tx *Tx) error) (err error) {
+	stx, err := pool.BeginTx(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("begin transaction: %w", err)
 	}
+	defer func() {
+		if p := recover(); p != nil {
+			_ = stx.Rollback()
+			panic(p)
+		}
+	}()
 	tx := &Tx{Tx: stx, db: db}
 	if err := fn(tx); err != nil {
 		_ = stx.Rollback()

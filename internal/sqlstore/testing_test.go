@@ -115,3 +115,31 @@ func TestOpenMigratesTwice(t *testing.T) {
 		})
 	}
 }
+
+// TestWritePanicRollsBack checks that a panic inside a write transaction
+// rolls it back, so the (single, on SQLite) writer connection is free again.
+func TestWritePanicRollsBack(t *testing.T) {
+	forEachDialect(t, func(t *testing.T, db *sqlstore.DB) {
+		ctx := context.Background()
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Fatalf("Write: got no panic, want the panic passed on")
+				}
+			}()
+			_ = db.Write(ctx, func(tx *sqlstore.Tx) error {
+				if _, err := tx.Exec(ctx, "INSERT INTO schema_migrations (version, name) VALUES (?, ?)", 9999, "panic"); err != nil {
+					return err
+				}
+				panic("boom")
+			})
+		}()
+		var n int
+		err := db.Write(ctx, func(tx *sqlstore.Tx) error {
+			return tx.QueryRow(ctx, "SELECT count(*) FROM schema_migrations WHERE version = ?", 9999).Scan(&n)
+		})
+		if err != nil || n != 0 {
+			t.Fatalf("after a panicking write: got %d rows, err %v; want 0 rows and a usable writer", n, err)
+		}
+	})
+}
