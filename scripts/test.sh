@@ -59,6 +59,11 @@ ensure_minio() {
     mv "$TOOLS/gobin.tmp/minio" "$MINIO_BIN"
     rmdir "$TOOLS/gobin.tmp"
   fi
+  # Take the first free port from MINIO_PORT on, so a MinIO left running by
+  # someone else (other credentials, other data) is never mistaken for ours.
+  while (exec 3<>"/dev/tcp/127.0.0.1/$MINIO_PORT") 2>/dev/null; do
+    MINIO_PORT=$((MINIO_PORT + 10))
+  done
   MINIO_DIR=$(mktemp -d)
   export MINIO_ROOT_USER=mloop MINIO_ROOT_PASSWORD=mloop-secret
   log "starting MinIO on 127.0.0.1:$MINIO_PORT"
