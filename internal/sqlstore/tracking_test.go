@@ -537,9 +537,8 @@ func TestTrackingStore_LogInputsAndOutputs(t *testing.T) {
 	})
 }
 
-// TestTrackingStore_ConcurrentLogBatch has 32 goroutines log batches at once,
-// half into one shared run and half into runs of their own: no point is
-// lost, no write fails (no "database is locked"), params and tags agree.
+// TestTrackingStore_UpdateTag checks that UpdateTag rewrites a tag in one
+// transaction: concurrent appends all land, and a refused update writes nothing.
 func TestTrackingStore_UpdateTag(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, db *sqlstore.DB) {
 		s, ctx := MustTrackingStore(t, db), context.Background()
@@ -595,6 +594,9 @@ func TestTrackingStore_UpdateTag(t *testing.T) {
 	})
 }
 
+// TestTrackingStore_ConcurrentLogBatch has 32 goroutines log batches at once,
+// half into one shared run and half into runs of their own: no point is
+// lost, no write fails (no "database is locked"), params and tags agree.
 func TestTrackingStore_ConcurrentLogBatch(t *testing.T) {
 	forEachDialect(t, func(t *testing.T, db *sqlstore.DB) {
 		s, ctx := MustTrackingStore(t, db), context.Background()
