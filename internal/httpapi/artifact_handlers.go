@@ -238,6 +238,9 @@ func (s *Server) uploadArtifact(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := checkWritableArtifact(key); err != nil {
+		return err
+	}
 	body := &bodyReader{r: r.Body}
 	if err := store.Put(r.Context(), key, body); err != nil {
 		if body.err != nil {
@@ -246,6 +249,21 @@ func (s *Server) uploadArtifact(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return ok(w, nil)
+}
+
+// reservedArtifactPrefix is the folder of the artifact store that holds
+// mloop's content-addressed dataset blobs (dataset.BlobPrefix lives under
+// it). The proxied MLflow artifact API may read it but never write or delete
+// in it: a dataset version's files must stay what their hashes say.
+const reservedArtifactPrefix = "datasets"
+
+// checkWritableArtifact refuses writes and deletes of key when it lies in
+// the reserved dataset folder (or is that folder).
+func checkWritableArtifact(key string) error {
+	if key == reservedArtifactPrefix || strings.HasPrefix(key, reservedArtifactPrefix+"/") {
+		return mloop.Errorf(mloop.EFORBIDDEN, "Artifact path %q is reserved for mloop's dataset versions; write artifacts under an experiment's folder", key)
+	}
+	return nil
 }
 
 // bodyReader remembers the error reading a request body, to tell a client
@@ -269,6 +287,9 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 func (s *Server) deleteArtifact(w http.ResponseWriter, r *http.Request) error {
 	store, key, err := s.artifactAt(r)
 	if err != nil {
+		return err
+	}
+	if err := checkWritableArtifact(key); err != nil {
 		return err
 	}
 	if err := store.Delete(r.Context(), key); err != nil && !mloop.IsNotFound(err) {

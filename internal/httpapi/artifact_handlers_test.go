@@ -519,3 +519,16 @@ func TestSendArtifactUnder(t *testing.T) {
 		}
 	}
 }
+
+// TestArtifactReservedDatasetFolder checks that the proxied artifact API
+// cannot overwrite or delete dataset blobs: the datasets/ folder of the store
+// is read-only through it.
+func TestArtifactReservedDatasetFolder(t *testing.T) {
+	srv, _ := newTestServer(t)
+	for _, target := range []string{"/datasets", "/datasets/blobs/sha256/ab/abcd", "/datasets/x"} {
+		wantArtifactError(t, srv, http.MethodPut, artifactsAPI+target, http.StatusForbidden, "PERMISSION_DENIED")
+		wantArtifactError(t, srv, http.MethodDelete, artifactsAPI+target, http.StatusForbidden, "PERMISSION_DENIED")
+	}
+	// A folder that merely starts with the same letters is an ordinary one.
+	putArtifact(t, srv, "datasets2/a.txt", "a")
+}
