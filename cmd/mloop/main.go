@@ -45,6 +45,7 @@ Usage:
 
 Commands:
   server    run the mloop server (MLflow-compatible tracking and model registry API)
+  data      versioned datasets: push, list, show, pull, schema, validate, drift
   version   print the version
 
 Run 'mloop <command> -h' for a command's flags.
@@ -59,6 +60,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "server":
 		return runServer(ctx, rest, stdout, stderr)
+	case "data":
+		return runData(ctx, rest, stdout, stderr)
 	case "version":
 		return runVersion(rest, stdout, stderr)
 	case "-h", "-help", "--help", "help":

@@ -16,6 +16,7 @@ import (
 
 	"github.com/mloop/mloop"
 	"github.com/mloop/mloop/internal/artifact"
+	"github.com/mloop/mloop/internal/dataset"
 	"github.com/mloop/mloop/internal/httpapi"
 	"github.com/mloop/mloop/internal/registry"
 	"github.com/mloop/mloop/internal/sqlstore"
@@ -130,15 +131,19 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		return fmt.Errorf("open artifact store %s: %s", redactDSN(m.Config.artifactsURL()), mloop.ErrorMessage(err))
 	}
 
-	trackingSvc := tracking.NewService(sqlstore.NewTrackingStore(m.DB))
+	trackingStore := sqlstore.NewTrackingStore(m.DB)
+	trackingSvc := tracking.NewService(trackingStore)
 	trackingSvc.ArtifactRoot = m.Config.DefaultArtifactRoot
 	loggedModels := tracking.NewLoggedModels(sqlstore.NewLoggedModelStore(m.DB), trackingSvc)
 	registrySvc := registry.NewService(sqlstore.NewRegistryStore(m.DB), trackingSvc, loggedModels)
 	registrySvc.AllowFileURISources = m.Config.AllowFileURISources
+	datasetSvc := dataset.NewService(sqlstore.NewDatasetStore(m.DB), dataset.NewBlobs(m.Artifacts), trackingStore)
+	datasetSvc.Logger = m.Logger
 	api := &httpapi.Server{
 		Tracking:     trackingSvc,
 		LoggedModels: loggedModels,
 		Registry:     registrySvc,
+		Datasets:     datasetSvc,
 		Artifacts:    m.Artifacts,
 		Ready:        m.DB.Ping,
 		Logger:       m.Logger,
@@ -269,8 +274,9 @@ func newLogger(w io.Writer, level, format string) (*slog.Logger, error) {
 const serverUsage = `Usage: mloop server [flags]
 
 Runs the mloop server: the MLflow-compatible tracking and model registry REST
-API (point MLFLOW_TRACKING_URI at it), the proxied artifact API, /healthz and
-/readyz. Stops gracefully on SIGINT or SIGTERM.
+API (point MLFLOW_TRACKING_URI at it), the proxied artifact API, mloop's
+dataset versions under /api/v1, /healthz and /readyz. Stops gracefully on
+SIGINT or SIGTERM.
 
 Flags (each falls back to the environment variable in brackets):
 `

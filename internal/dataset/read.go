@@ -39,8 +39,9 @@ const (
 )
 
 // Column is a column of a file as its reader sees it. Type is the type the
-// file declares (Parquet, NDJSON after its first value) or "" when the file
-// has only text (CSV, TSV), in which case the profiler infers it.
+// file declares (Parquet; NDJSON numbers, booleans and nested values) or ""
+// when the values are text whose type the profiler infers (CSV, TSV, NDJSON
+// strings).
 type Column struct {
 	Name string
 	Type Type
@@ -72,7 +73,9 @@ type ColumnValues struct {
 
 // Batch is a run of consecutive rows of a file, column by column. Batches and
 // their slices are reused by the reader: they are valid until the next call
-// to Next.
+// to Next. The strings in Text are not reused: they stay valid, though
+// keeping one keeps the memory of its whole batch (or Parquet page)
+// alive, so long-lived copies should be cloned.
 type Batch struct {
 	Rows     int
 	FirstRow int64   // 1-based number of the batch's first data row in the file
@@ -102,6 +105,8 @@ type InputError struct {
 	Msg    string
 }
 
+// Error returns "file:line: column "c": message", with ": row N" in place
+// of the line when only the row is known.
 func (e *InputError) Error() string {
 	s := e.File
 	if e.Line > 0 {

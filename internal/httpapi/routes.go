@@ -8,6 +8,8 @@ var (
 	rootPrefix        = []string{"/"}
 	// ajaxPrefix serves the endpoints MLflow adds for its web UI only.
 	ajaxPrefix = []string{"/ajax-api/2.0/mlflow/"}
+	// apiV1 is mloop's own API (docs/datasets-api.md).
+	apiV1 = []string{"/api/v1/"}
 )
 
 // route is one line of the route table.
@@ -19,7 +21,8 @@ type route struct {
 }
 
 // routes is the whole HTTP API on one screen. Paths and methods follow
-// MLflow's service.proto, model_registry.proto and mlflow_artifacts.proto.
+// MLflow's service.proto, model_registry.proto and mlflow_artifacts.proto;
+// /api/v1 is mloop's own (docs/datasets-api.md).
 func (s *Server) routes() []route {
 	return []route{
 		{"GET", rootPrefix, "healthz", s.healthz},
@@ -114,5 +117,21 @@ func (s *Server) routes() []route {
 		{"GET", artifactsPrefixes, "artifacts/{path...}", s.downloadArtifact},
 		{"PUT", artifactsPrefixes, "artifacts/{path...}", s.uploadArtifact},
 		{"DELETE", artifactsPrefixes, "artifacts/{path...}", s.deleteArtifact},
+
+		// mloop: content-addressed blobs of dataset files.
+		{"PUT", apiV1, "blobs/sha256/{hex}", s.putBlob},
+		{"GET", apiV1, "blobs/sha256/{hex}", s.getBlob},
+		{"HEAD", apiV1, "blobs/sha256/{hex}", s.headBlob},
+		{"POST", apiV1, "blobs/missing", s.missingBlobs},
+
+		// mloop: dataset versions.
+		{"GET", apiV1, "datasets", s.listDatasets},
+		{"POST", apiV1, "datasets/gc", s.collectDatasetBlobs},
+		{"POST", apiV1, "datasets/{name}/versions", s.createDatasetVersion},
+		{"GET", apiV1, "datasets/{name}/versions", s.listDatasetVersions},
+		{"GET", apiV1, "datasets/{name}/versions/{ref}", s.getDatasetVersion},
+		{"GET", apiV1, "datasets/{name}/versions/{ref}/runs", s.datasetVersionRuns},
+		{"PUT", apiV1, "datasets/{name}/schema", s.putDatasetSchema},
+		{"GET", apiV1, "datasets/{name}/schema", s.getDatasetSchema},
 	}
 }

@@ -1,7 +1,7 @@
 // Package httpapi is mloop's HTTP surface: one route table (routes.go) for the
 // MLflow REST API (under /api/2.0/mlflow/ and /ajax-api/2.0/mlflow/), MLflow's
-// proxied artifact API (/api/2.0/mlflow-artifacts/), health endpoints and, in
-// later issues, mloop's own /api/v1. Handlers only decode, call a domain
+// proxied artifact API (/api/2.0/mlflow-artifacts/), health endpoints and
+// mloop's own /api/v1 (dataset versions and their blobs; docs/datasets-api.md). Handlers only decode, call a domain
 // service and encode: business rules live in the domain packages.
 //
 // Errors travel as *mloop.Error and are mapped once, in writeError, to an HTTP
@@ -18,6 +18,7 @@ import (
 
 	"github.com/mloop/mloop"
 	"github.com/mloop/mloop/internal/artifact"
+	"github.com/mloop/mloop/internal/dataset"
 	"github.com/mloop/mloop/internal/registry"
 	"github.com/mloop/mloop/internal/tracking"
 )
@@ -33,6 +34,9 @@ type Server struct {
 	LoggedModels *tracking.LoggedModels
 	Registry     *registry.Service
 	Artifacts    *artifact.Store
+	// Datasets serves mloop's dataset versions and blobs under /api/v1;
+	// when nil those endpoints answer NOT_IMPLEMENTED.
+	Datasets *dataset.Service
 	// Ready reports whether the server can serve (database reachable); /readyz calls it.
 	Ready func(ctx context.Context) error
 	// Logger defaults to slog.Default(). Each request is logged at debug level.
