@@ -203,6 +203,22 @@ type DriftReport struct {
 	Share        float64       `json:"share"`
 	DriftShare   float64       `json:"drift_share"`
 	DatasetDrift bool          `json:"dataset_drift"`
+	// OnlyInReference and OnlyInCurrent list the columns that are not on
+	// both sides and so were not compared (a renamed or dropped column
+	// shows in both lists); validation reports them as anomalies.
+	OnlyInReference []string `json:"only_in_reference,omitempty"`
+	OnlyInCurrent   []string `json:"only_in_current,omitempty"`
+}
+
+// unmatchedColumns returns the names of a that b lacks, in a's order.
+func unmatchedColumns(a []string, inB func(string) bool) []string {
+	var out []string
+	for _, n := range a {
+		if !inB(n) {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // ColumnDrift is one column's comparison. Method is the method whose
@@ -296,6 +312,12 @@ func (r *DriftReport) WriteText(w io.Writer) error {
 				notes = append(notes, fmt.Sprintf("%s/%s: %s", c.Column, m.Method, m.Note))
 			}
 		}
+	}
+	if len(r.OnlyInReference) > 0 {
+		notes = append(notes, "not compared, only in the reference: "+strings.Join(r.OnlyInReference, ", "))
+	}
+	if len(r.OnlyInCurrent) > 0 {
+		notes = append(notes, "not compared, only in the current data: "+strings.Join(r.OnlyInCurrent, ", "))
 	}
 	var b strings.Builder
 	for _, n := range notes {
@@ -771,7 +793,17 @@ func DriftTables(ref, cur *Table, opts DriftOptions) (*DriftReport, error) {
 		}
 		cols[i] = pairedColumn{name: n, typ: typ, kind: kind, src: &exactSource{kind: kind, ref: rc, cur: cc, bins: opts.Bins}}
 	}
-	return runDrift("exact", cols, opts)
+	rep, err := runDrift("exact", cols, opts)
+	if err != nil {
+		return nil, err
+	}
+	curNames := make([]string, len(cur.Columns))
+	for i, c := range cur.Columns {
+		curNames[i] = c.Name
+	}
+	rep.OnlyInReference = unmatchedColumns(refNames, func(n string) bool { return cur.Column(n) != nil })
+	rep.OnlyInCurrent = unmatchedColumns(curNames, func(n string) bool { return ref.Column(n) != nil })
+	return rep, nil
 }
 
 // exactSource computes method inputs from two table columns. It is used by

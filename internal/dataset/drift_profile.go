@@ -100,7 +100,17 @@ func DriftProfiles(ref, cur *Profile, opts DriftOptions) (*DriftReport, error) {
 		}
 		cols[i] = pairedColumn{name: n, typ: typ, kind: kind, src: src}
 	}
-	return runDrift("profile", cols, opts)
+	rep, err := runDrift("profile", cols, opts)
+	if err != nil {
+		return nil, err
+	}
+	curNames := make([]string, len(cur.Columns))
+	for i, c := range cur.Columns {
+		curNames[i] = c.Name
+	}
+	rep.OnlyInReference = unmatchedColumns(refNames, func(n string) bool { return cur.Column(n) != nil })
+	rep.OnlyInCurrent = unmatchedColumns(curNames, func(n string) bool { return ref.Column(n) != nil })
+	return rep, nil
 }
 
 // profileSource computes method inputs from two column profiles.

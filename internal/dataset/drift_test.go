@@ -998,3 +998,27 @@ func TestDriftProfilesInexactFrequent(t *testing.T) {
 		t.Errorf("got Jensen–Shannon %g without drift, want the shift from a to d and e detected", js.Statistic)
 	}
 }
+
+// TestDriftReportsUnmatchedColumns checks that a renamed column is listed on
+// both sides rather than silently left out, in both modes.
+func TestDriftReportsUnmatchedColumns(t *testing.T) {
+	ref := driftTable(numCol("a", normalSample(1, 500, 0, 1)), numCol("old", normalSample(2, 500, 0, 1)))
+	cur := driftTable(numCol("a", normalSample(3, 500, 0, 1)), numCol("new", normalSample(4, 500, 0, 1)))
+	exact := mustDrift(t, ref, cur, DriftOptions{})
+	approx, err := DriftProfiles(profileOf(t, ref), profileOf(t, cur), DriftOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rep := range []*DriftReport{exact, approx} {
+		if len(rep.Columns) != 1 || !slices.Equal(rep.OnlyInReference, []string{"old"}) || !slices.Equal(rep.OnlyInCurrent, []string{"new"}) {
+			t.Errorf("%s: got %d compared, only in reference %v, only in current %v; want 1, [old], [new]", rep.Mode, len(rep.Columns), rep.OnlyInReference, rep.OnlyInCurrent)
+		}
+		var buf bytes.Buffer
+		if err := rep.WriteText(&buf); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(buf.String(), "only in the reference: old") || !strings.Contains(buf.String(), "only in the current data: new") {
+			t.Errorf("%s: got text\n%s\nwant both unmatched columns named", rep.Mode, buf.String())
+		}
+	}
+}

@@ -123,3 +123,35 @@ func BenchmarkParquetFlightsProjected(b *testing.B) {
 	}
 	reportCPU(b, start, 0)
 }
+
+// BenchmarkNDJSON reads 16 MB of NDJSON objects of five fields; the file is
+// read twice (once to learn the columns), and MB/s counts it once.
+func BenchmarkNDJSON(b *testing.B) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	var buf bytes.Buffer
+	for i := 0; buf.Len() < 16<<20; i++ {
+		fmt.Fprintf(&buf, `{"id": %d, "x": %.4f, "name": "n%d", "ok": %v, "tags": [%d]}`+"\n", i, rng.NormFloat64(), i%100, i%2 == 0, i%7)
+	}
+	data := buf.Bytes()
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	start := readerCPUTime()
+	for b.Loop() {
+		r, err := NewReader("bench.ndjson", bytes.NewReader(data), int64(len(data)), ReadOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		drain(b, r)
+	}
+	reportCPU(b, start, int64(len(data)))
+}
+
+// BenchmarkParseText classifies a mix of typical field values.
+func BenchmarkParseText(b *testing.B) {
+	values := []string{"12345", "-3.25", "2012-01-01", "drizzle", "true", "2006-01-02T15:04:05Z", "1e-5", "LAX"}
+	for b.Loop() {
+		for _, s := range values {
+			ParseText(s)
+		}
+	}
+}

@@ -218,7 +218,7 @@ func (r *ndjsonReader) scan(ctx context.Context) (err error) {
 			continue
 		}
 		r.row++
-		if err := r.parseLine(b, visit); err != nil {
+		if err := r.parseLine(b, true, visit); err != nil {
 			return err
 		}
 	}
@@ -333,7 +333,7 @@ func (r *ndjsonReader) Next(ctx context.Context) (*Batch, error) {
 				cv.Bool[r.brow] = false
 			}
 		}
-		if err := r.parseLine(b, r.store); err != nil {
+		if err := r.parseLine(b, false, r.store); err != nil {
 			r.err = r.stream.blame(err)
 			return nil, r.err
 		}
@@ -455,9 +455,11 @@ func isIntLiteral(b []byte) bool {
 }
 
 // parseLine checks that b is one JSON object of valid UTF-8 and calls visit
-// for each of its keys with the raw value and its class.
-func (r *ndjsonReader) parseLine(b []byte, visit func(key, val []byte, cls jsonClass) error) error {
-	if !json.Valid(b) {
+// for each of its keys with the raw value and its class. Without validate,
+// it trusts that b is valid JSON (the first pass checked it), though
+// malformed input still fails cleanly.
+func (r *ndjsonReader) parseLine(b []byte, validate bool, visit func(key, val []byte, cls jsonClass) error) error {
+	if validate && !json.Valid(b) {
 		var v any
 		err := json.Unmarshal(b, &v)
 		msg := "invalid JSON"
@@ -470,13 +472,16 @@ func (r *ndjsonReader) parseLine(b []byte, visit func(key, val []byte, cls jsonC
 		return &InputError{File: r.name, Line: r.line, Row: r.row, Msg: msg}
 	}
 	i := skipJSONSpace(b, 0)
+	if i >= len(b) {
+		return r.malformed()
+	}
 	if b[i] != '{' {
 		_, cls, _ := scanJSONValue(b, i)
 		return &InputError{File: r.name, Line: r.line, Row: r.row, Msg: fmt.Sprintf("a line must hold a JSON object, not a %s", jsonKindOf(b[i], cls))}
 	}
 	validUTF8 := utf8.Valid(b)
 	i = skipJSONSpace(b, i+1)
-	if b[i] == '}' {
+	if i < len(b) && b[i] == '}' {
 		return nil
 	}
 	for {

@@ -217,12 +217,3 @@ func checkTimestamp(t *testing.T, s string, micros int64) {
 	}
 	t.Fatalf("ParseText(%q) = timestamp, package time reads it with none of its layouts", s)
 }
-
-func BenchmarkParseText(b *testing.B) {
-	values := []string{"12345", "-3.25", "2012-01-01", "drizzle", "true", "2006-01-02T15:04:05Z", "1e-5", "LAX"}
-	for b.Loop() {
-		for _, s := range values {
-			ParseText(s)
-		}
-	}
-}
