@@ -24,12 +24,12 @@ import (
 // field the projection reads must be valid UTF-8 (the others are not
 // checked). TSV follows the same rules with a tab for the comma.
 //
-// Speed: the reader scans whole lines with bytes.IndexByte and copies the
-// projected fields of a batch into one byte arena that becomes one string,
-// so a batch costs a handful of allocations whatever its size. Lines with a
-// quote, or longer than the read buffer, take a byte-by-byte path that
-// streams through the buffer, so a line of any length is read with memory
-// proportional to its projected fields.
+// Speed: the reader finds whole lines with bytes.IndexByte and copies each
+// line (under a projection, its projected fields) into one byte arena per
+// batch that becomes one string, so a batch costs a handful of allocations
+// whatever its size. Lines with a quote, or longer than the read buffer,
+// take a slower path that streams through the buffer, so a line of any
+// length is read with memory proportional to its projected fields.
 
 const (
 	// csvBufferSize is the size of the read buffer.
