@@ -29,16 +29,14 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/mloop/mloop/bench/internal/benchserver"
 	"io"
 	"math/rand/v2"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -157,9 +155,9 @@ func benchPush(res *Result, dir, data string, reps int) error {
 	res.PushFile, res.PushBytes = data, st.Size()
 
 	progress("building mloop")
-	bin := filepath.Join(dir, "mloop")
-	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/mloop").CombinedOutput(); err != nil {
-		return fmt.Errorf("go build: %v\n%s", err, out)
+	bin, err := benchserver.Build(dir)
+	if err != nil {
+		return err
 	}
 
 	// Warm the page cache so that every repetition reads the same way.
@@ -169,18 +167,18 @@ func benchPush(res *Result, dir, data string, reps int) error {
 
 	var times []float64
 	for i := range reps {
-		srv, err := startServer(bin, filepath.Join(dir, fmt.Sprintf("server-%d", i)))
+		srv, err := benchserver.Start(bin, filepath.Join(dir, fmt.Sprintf("server-%d", i)))
 		if err != nil {
 			return err
 		}
 		progress("push %d/%d", i+1, reps)
-		p, err := pushCLI(bin, srv.url, data)
+		p, err := pushCLI(bin, srv.URL, data)
 		if err != nil {
-			srv.stop()
+			srv.Stop()
 			return err
 		}
 		if !p.created {
-			srv.stop()
+			srv.Stop()
 			return fmt.Errorf("push to a fresh server did not create a version")
 		}
 		times = append(times, p.seconds)
@@ -191,20 +189,20 @@ func benchPush(res *Result, dir, data string, reps int) error {
 		res.ClientPeakRSSMB = max(res.ClientPeakRSSMB, p.rssMB)
 		if i == reps-1 {
 			progress("identical re-push")
-			again, err := pushCLI(bin, srv.url, data)
+			again, err := pushCLI(bin, srv.URL, data)
 			if err != nil {
-				srv.stop()
+				srv.Stop()
 				return err
 			}
 			if again.created || again.uploaded != 0 {
-				srv.stop()
+				srv.Stop()
 				return fmt.Errorf("identical re-push: created=%v uploaded=%d, want the existing version and no upload", again.created, again.uploaded)
 			}
 			res.RepushSeconds = again.seconds
 			res.ClientPeakRSSMB = max(res.ClientPeakRSSMB, again.rssMB)
 		}
-		res.ServerPeakRSSMB = max(res.ServerPeakRSSMB, srv.peakRSSMB())
-		srv.stop()
+		res.ServerPeakRSSMB = max(res.ServerPeakRSSMB, srv.PeakRSSMB())
+		srv.Stop()
 	}
 	res.PushSecondsMedian = median(times)
 	res.TotalPeakRSSMB = res.ClientPeakRSSMB + res.ServerPeakRSSMB
@@ -368,68 +366,4 @@ func median(xs []float64) float64 {
 		return s[len(s)/2]
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
-}
-
-// server is a running `mloop server` process.
-type server struct {
-	cmd *exec.Cmd
-	url string
-}
-
-func startServer(bin, dataDir string) (*server, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	cmd := exec.Command(bin, "server", "--addr", addr, "--data", dataDir, "--log-level", "warn")
-	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	s := &server{cmd: cmd, url: "http://" + addr}
-	for i := 0; ; i++ {
-		resp, err := http.Get(s.url + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return s, nil
-			}
-		}
-		if i > 600 {
-			s.stop()
-			return nil, fmt.Errorf("server did not become ready")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// peakRSSMB reads the server's peak resident set size (VmHWM) from /proc.
-func (s *server) peakRSSMB() float64 {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
-	if err != nil {
-		return -1
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kb, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 64)
-			return kb / 1024
-		}
-	}
-	return -1
-}
-
-func (s *server) stop() {
-	_ = s.cmd.Process.Signal(os.Interrupt)
-	done := make(chan struct{})
-	go func() { s.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		s.cmd.Process.Kill()
-		<-done
-	}
 }

@@ -19,23 +19,20 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/mloop/mloop/bench/internal/benchserver"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -98,9 +95,9 @@ func run(duration time.Duration, clients, nruns, npoints int, asJSON, keep bool)
 	res := Result{Date: time.Now().UTC().Format(time.RFC3339), Clients: clients, SearchRuns: nruns, HistoryPoints: npoints}
 
 	progress("building mloop")
-	bin := filepath.Join(dir, "mloop")
-	if out, err := exec.Command("go", "build", "-o", bin, "./cmd/mloop").CombinedOutput(); err != nil {
-		return fmt.Errorf("go build: %v\n%s", err, out)
+	bin, err := benchserver.Build(dir)
+	if err != nil {
+		return err
 	}
 
 	// Ceiling: the same batches straight into the store, no HTTP.
@@ -110,18 +107,18 @@ func run(duration time.Duration, clients, nruns, npoints int, asJSON, keep bool)
 	}
 
 	// Ingest over HTTP.
-	srv, err := startServer(bin, filepath.Join(dir, "ingest"))
+	srv, err := benchserver.Start(bin, filepath.Join(dir, "ingest"))
 	if err != nil {
 		return err
 	}
 	progress("ingest: %d clients × log-batch of 1000 metrics over HTTP for %s", clients, duration)
-	lat, points, elapsed, err := ingest(srv.url, clients, duration)
+	lat, points, elapsed, err := ingest(srv.URL, clients, duration)
 	if err != nil {
-		srv.stop()
+		srv.Stop()
 		return fmt.Errorf("ingest: %w", err)
 	}
-	res.ServerPeakRSSMB = srv.peakRSSMB()
-	srv.stop()
+	res.ServerPeakRSSMB = srv.PeakRSSMB()
+	srv.Stop()
 	res.IngestPointsPerSec = float64(points) / elapsed.Seconds()
 	res.IngestP50Ms, res.IngestP99Ms = pct(lat, 50), pct(lat, 99)
 	res.IngestToCeiling = res.IngestPointsPerSec / res.CeilingPointsPerSec
@@ -135,20 +132,20 @@ func run(duration time.Duration, clients, nruns, npoints int, asJSON, keep bool)
 		return fmt.Errorf("seed: %w", err)
 	}
 	res.SeedSeconds = time.Since(t0).Seconds()
-	if srv, err = startServer(bin, dataDir); err != nil {
+	if srv, err = benchserver.Start(bin, dataDir); err != nil {
 		return err
 	}
-	defer srv.stop()
+	defer srv.Stop()
 
 	progress("search: runs/search over %d runs", nruns)
-	if res.SearchP50Ms, res.SearchP99Ms, res.SearchResults, err = search(srv.url); err != nil {
+	if res.SearchP50Ms, res.SearchP99Ms, res.SearchResults, err = search(srv.URL); err != nil {
 		return fmt.Errorf("search: %w", err)
 	}
 	progress("history: bulk-interval and full paged get-history of %d points", npoints)
-	if res.BulkIntervalP50Ms, res.BulkIntervalReturned, err = bulkInterval(srv.url, runID); err != nil {
+	if res.BulkIntervalP50Ms, res.BulkIntervalReturned, err = bulkInterval(srv.URL, runID); err != nil {
 		return fmt.Errorf("bulk interval: %w", err)
 	}
-	full, n, err := fullHistory(srv.url, runID)
+	full, n, err := fullHistory(srv.URL, runID)
 	if err != nil {
 		return fmt.Errorf("history: %w", err)
 	}
@@ -246,70 +243,6 @@ func ceiling(ctx context.Context, path string, clients int, d time.Duration) (fl
 		return 0, err
 	}
 	return float64(points.Load()) / elapsed.Seconds(), nil
-}
-
-// server is a running `mloop server` process.
-type server struct {
-	cmd *exec.Cmd
-	url string
-}
-
-func startServer(bin, dataDir string) (*server, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	cmd := exec.Command(bin, "server", "--addr", addr, "--data", dataDir, "--log-level", "warn")
-	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	s := &server{cmd: cmd, url: "http://" + addr}
-	for i := 0; ; i++ {
-		resp, err := http.Get(s.url + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return s, nil
-			}
-		}
-		if i > 600 {
-			s.stop()
-			return nil, fmt.Errorf("server did not become ready")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// peakRSSMB reads the server's peak resident set size (VmHWM) from /proc.
-func (s *server) peakRSSMB() float64 {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
-	if err != nil {
-		return -1
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kb, _ := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 64)
-			return kb / 1024
-		}
-	}
-	return -1
-}
-
-func (s *server) stop() {
-	_ = s.cmd.Process.Signal(os.Interrupt)
-	done := make(chan struct{})
-	go func() { s.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(30 * time.Second):
-		s.cmd.Process.Kill()
-		<-done
-	}
 }
 
 var client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}

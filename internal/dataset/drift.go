@@ -210,16 +210,6 @@ type DriftReport struct {
 	OnlyInCurrent   []string `json:"only_in_current,omitempty"`
 }
 
-// unmatchedColumns returns the names of a that b lacks, in a's order.
-func unmatchedColumns(a []string, inB func(string) bool) []string {
-	var out []string
-	for _, n := range a {
-		if !inB(n) {
-			out = append(out, n)
-		}
-	}
-	return out
-}
 
 // ColumnDrift is one column's comparison. Method is the method whose
 // decision is the column's: the default method, or the first one asked for.
@@ -476,34 +466,45 @@ type pairedColumn struct {
 }
 
 // selectColumns pairs the columns to compare: opts.Columns, or the
-// reference columns the current side also has.
-func selectColumns(opts *DriftOptions, refNames []string, hasCur func(string) bool, hasRef func(string) bool) ([]string, error) {
+// reference's columns that the current data also has, in reference order. It
+// also returns the columns found on one side only.
+func selectColumns(opts *DriftOptions, refNames, curNames []string) (names, onlyRef, onlyCur []string, err error) {
+	onlyRef = slices.DeleteFunc(slices.Clone(refNames), func(n string) bool { return slices.Contains(curNames, n) })
+	onlyCur = slices.DeleteFunc(slices.Clone(curNames), func(n string) bool { return slices.Contains(refNames, n) })
 	if len(opts.Columns) > 0 {
 		for _, c := range opts.Columns {
-			if !hasRef(c) {
-				return nil, fmt.Errorf("column %q: not in the reference", c)
+			if !slices.Contains(refNames, c) {
+				return nil, nil, nil, fmt.Errorf("column %q: not in the reference", c)
 			}
-			if !hasCur(c) {
-				return nil, fmt.Errorf("column %q: not in the current data", c)
+			if !slices.Contains(curNames, c) {
+				return nil, nil, nil, fmt.Errorf("column %q: not in the current data", c)
 			}
 		}
-		return opts.Columns, nil
+		return opts.Columns, onlyRef, onlyCur, nil
 	}
-	var names []string
 	for _, c := range refNames {
-		if hasCur(c) {
+		if slices.Contains(curNames, c) {
 			names = append(names, c)
 		}
 	}
 	if len(names) == 0 {
-		return nil, errors.New("the reference and current data have no column in common")
+		return nil, nil, nil, errors.New("the reference and current data have no column in common")
 	}
 	for c := range opts.ColumnMethods {
 		if !slices.Contains(names, c) {
-			return nil, fmt.Errorf("methods given for column %q, which is not on both sides", c)
+			return nil, nil, nil, fmt.Errorf("methods given for column %q, which is not on both sides", c)
 		}
 	}
-	return names, nil
+	return names, onlyRef, onlyCur, nil
+}
+
+// columnNames returns the names of cols, in order.
+func columnNames[C any](cols []C, name func(C) string) []string {
+	out := make([]string, len(cols))
+	for i, c := range cols {
+		out[i] = name(c)
+	}
+	return out
 }
 
 // compareTypes checks that two sides of a column can be compared and
@@ -525,8 +526,8 @@ func compareTypes(name string, ref, cur Type) (Type, columnKind, error) {
 
 // runDrift evaluates every column (in parallel, one column per worker at a
 // time) and fills in the dataset verdict.
-func runDrift(mode string, cols []pairedColumn, opts DriftOptions) (*DriftReport, error) {
-	rep := &DriftReport{Mode: mode, Columns: make([]ColumnDrift, len(cols)), DriftShare: opts.DriftShare}
+func runDrift(mode string, cols []pairedColumn, onlyRef, onlyCur []string, opts DriftOptions) (*DriftReport, error) {
+	rep := &DriftReport{Mode: mode, Columns: make([]ColumnDrift, len(cols)), DriftShare: opts.DriftShare, OnlyInReference: onlyRef, OnlyInCurrent: onlyCur}
 	errs := make([]error, len(cols))
 	workers := min(runtime.GOMAXPROCS(0), len(cols))
 	var next int
@@ -761,13 +762,8 @@ func DriftTables(ref, cur *Table, opts DriftOptions) (*DriftReport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("drift: %w", err)
 	}
-	refNames := make([]string, len(ref.Columns))
-	for i, c := range ref.Columns {
-		refNames[i] = c.Name
-	}
-	names, err := selectColumns(&opts, refNames,
-		func(n string) bool { return cur.Column(n) != nil },
-		func(n string) bool { return ref.Column(n) != nil })
+	colName := func(c *TableColumn) string { return c.Name }
+	names, onlyRef, onlyCur, err := selectColumns(&opts, columnNames(ref.Columns, colName), columnNames(cur.Columns, colName))
 	if err != nil {
 		return nil, fmt.Errorf("drift: %w", err)
 	}
@@ -793,17 +789,7 @@ func DriftTables(ref, cur *Table, opts DriftOptions) (*DriftReport, error) {
 		}
 		cols[i] = pairedColumn{name: n, typ: typ, kind: kind, src: &exactSource{kind: kind, ref: rc, cur: cc, bins: opts.Bins}}
 	}
-	rep, err := runDrift("exact", cols, opts)
-	if err != nil {
-		return nil, err
-	}
-	curNames := make([]string, len(cur.Columns))
-	for i, c := range cur.Columns {
-		curNames[i] = c.Name
-	}
-	rep.OnlyInReference = unmatchedColumns(refNames, func(n string) bool { return cur.Column(n) != nil })
-	rep.OnlyInCurrent = unmatchedColumns(curNames, func(n string) bool { return ref.Column(n) != nil })
-	return rep, nil
+	return runDrift("exact", cols, onlyRef, onlyCur, opts)
 }
 
 // exactSource computes method inputs from two table columns. It is used by

@@ -71,13 +71,8 @@ func DriftProfiles(ref, cur *Profile, opts DriftOptions) (*DriftReport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("drift: %w", err)
 	}
-	refNames := make([]string, len(ref.Columns))
-	for i, c := range ref.Columns {
-		refNames[i] = c.Name
-	}
-	names, err := selectColumns(&opts, refNames,
-		func(n string) bool { return cur.Column(n) != nil },
-		func(n string) bool { return ref.Column(n) != nil })
+	colName := func(c *ColumnProfile) string { return c.Name }
+	names, onlyRef, onlyCur, err := selectColumns(&opts, columnNames(ref.Columns, colName), columnNames(cur.Columns, colName))
 	if err != nil {
 		return nil, fmt.Errorf("drift: %w", err)
 	}
@@ -100,17 +95,7 @@ func DriftProfiles(ref, cur *Profile, opts DriftOptions) (*DriftReport, error) {
 		}
 		cols[i] = pairedColumn{name: n, typ: typ, kind: kind, src: src}
 	}
-	rep, err := runDrift("profile", cols, opts)
-	if err != nil {
-		return nil, err
-	}
-	curNames := make([]string, len(cur.Columns))
-	for i, c := range cur.Columns {
-		curNames[i] = c.Name
-	}
-	rep.OnlyInReference = unmatchedColumns(refNames, func(n string) bool { return cur.Column(n) != nil })
-	rep.OnlyInCurrent = unmatchedColumns(curNames, func(n string) bool { return ref.Column(n) != nil })
-	return rep, nil
+	return runDrift("profile", cols, onlyRef, onlyCur, opts)
 }
 
 // profileSource computes method inputs from two column profiles.
