@@ -210,7 +210,6 @@ type DriftReport struct {
 	OnlyInCurrent   []string `json:"only_in_current,omitempty"`
 }
 
-
 // ColumnDrift is one column's comparison. Method is the method whose
 // decision is the column's: the default method, or the first one asked for.
 type ColumnDrift struct {
