@@ -6,6 +6,8 @@
 #     installed but stopped, installed from Debian's packages when missing.
 #   - MinIO on 127.0.0.1:9100: built once with `go install` into the tool cache
 #     (~/.cache/mloop-tools, kept between runs) and started for this run.
+#   - the real data sets (vega-datasets 3.2.1) from ../shared/data, or fetched
+#     once with npm pack into the tool cache; MLOOP_TEST_DATA points at them.
 #   - go vet, then go test -race over every package.
 #
 # Extra arguments go to `go test` (e.g. scripts/test.sh -run TestSearch ./internal/sqlstore/).
@@ -79,6 +81,32 @@ ensure_minio() {
   export MLOOP_TEST_S3="s3://mloop-test?endpoint=http://127.0.0.1:$MINIO_PORT&region=us-east-1&use_path_style=true"
 }
 
+# --- real data sets -------------------------------------------------------------
+# vega-datasets 3.2.1 (see ../shared/data/README.md): ../shared/data when it is
+# there, else `npm pack vega-datasets@3.2.1` once into the tool cache. The
+# tests that use them fail, rather than skip, when MLOOP_TEST_DATA is set.
+DATA_SUMS="dbeb920c90f59b6ccaff823dcc3d08f25a97fa1ce128d93f40be4e931f5900b0  flights-3m.parquet
+0845078a290b48e3149ab8639966824110a251db4e06fc144c06ebb534af23be  seattle-weather.csv
+27219f1ca8dbd94c9b6f4b9f4f52ab2f1eb33dfdcf719cd9fc6481ed50b74549  weather.csv"
+
+ensure_data() {
+  local dir
+  for dir in "${MLOOP_TEST_DATA:-}" "$(cd .. && pwd)/shared/data" "$TOOLS/vega-datasets-3.2.1"; do
+    if [ -n "$dir" ] && [ -f "$dir/flights-3m.parquet" ] && (cd "$dir" && echo "$DATA_SUMS" | sha256sum --quiet -c - >/dev/null 2>&1); then
+      export MLOOP_TEST_DATA="$dir"; log "real data sets in $dir"; return
+    fi
+  done
+  log "fetching vega-datasets 3.2.1 with npm pack (cached in $TOOLS)"
+  local tmp; tmp=$(mktemp -d)
+  (cd "$tmp" && npm pack --silent vega-datasets@3.2.1 >/dev/null && tar -xzf vega-datasets-3.2.1.tgz)
+  mkdir -p "$TOOLS/vega-datasets-3.2.1"
+  for f in flights-3m.parquet seattle-weather.csv weather.csv; do cp "$tmp/package/data/$f" "$TOOLS/vega-datasets-3.2.1/"; done
+  rm -rf "$tmp"
+  (cd "$TOOLS/vega-datasets-3.2.1" && echo "$DATA_SUMS" | sha256sum --quiet -c -) \
+    || { echo "vega-datasets 3.2.1: checksums do not match" >&2; exit 1; }
+  export MLOOP_TEST_DATA="$TOOLS/vega-datasets-3.2.1"
+}
+
 cleanup() {
   if [ -n "${MINIO_PID:-}" ]; then kill "$MINIO_PID" 2>/dev/null || true; wait "$MINIO_PID" 2>/dev/null || true; fi
   if [ -n "${MINIO_DIR:-}" ]; then rm -rf "$MINIO_DIR" "$MINIO_DIR.log"; fi
@@ -87,6 +115,7 @@ trap cleanup EXIT
 
 ensure_postgres
 ensure_minio
+ensure_data
 export MLOOP_TEST_POSTGRES="$PG_URL"
 
 log "go vet"

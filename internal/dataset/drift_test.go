@@ -765,10 +765,6 @@ func FuzzParseMethods(f *testing.F) {
 	})
 }
 
-// flightsPath is the real data set of the drift acceptance tests (see
-// ../shared/data/README.md); the tests skip when it is absent.
-const flightsPath = "/work/shared/data/flights-3m.parquet"
-
 var flights struct {
 	once     sync.Once
 	jan, jun *Table
@@ -779,9 +775,7 @@ var flights struct {
 // 2001 from flights-3m.parquet (about 500,000 flights each).
 func flightsJanJune(t *testing.T) (jan, jun *Table) {
 	t.Helper()
-	if _, err := os.Stat(flightsPath); err != nil {
-		t.Skipf("%s not available: %v", flightsPath, err)
-	}
+	flightsPath := sharedData(t, "flights-3m.parquet")
 	flights.once.Do(func() {
 		tab, err := LoadTable(context.Background(), []string{flightsPath}, LoadOptions{Columns: []string{"date", "delay", "distance", "origin"}})
 		if err != nil {

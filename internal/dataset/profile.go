@@ -1183,3 +1183,46 @@ func mergeColumn(dst, src *ColumnProfile) error {
 	summarize(dst, bins)
 	return nil
 }
+
+// Check reports the first inconsistency of a profile that did not come from
+// this process (a client's push): a negative or mismatched count, a duplicate
+// or unnamed column, an unknown type, or a numeric column without the sketch
+// that validation and drift read. Profiles built by Profiler pass.
+func (p *Profile) Check() error {
+	if p.Rows < 0 {
+		return fmt.Errorf("rows is negative (%d)", p.Rows)
+	}
+	seen := make(map[string]bool, len(p.Columns))
+	for i, c := range p.Columns {
+		if c == nil || c.Name == "" {
+			return fmt.Errorf("column %d has no name", i+1)
+		}
+		if seen[c.Name] {
+			return fmt.Errorf("column %q appears twice", c.Name)
+		}
+		seen[c.Name] = true
+		switch c.Type {
+		case TypeInteger, TypeFloat, TypeBoolean, TypeString, TypeTimestamp:
+		default:
+			return fmt.Errorf("column %q has unknown type %q", c.Name, c.Type)
+		}
+		if c.Count < 0 || c.Nulls < 0 || c.NaN < 0 || c.Inf < 0 {
+			return fmt.Errorf("column %q has a negative count", c.Name)
+		}
+		if c.Count+c.Nulls != p.Rows {
+			return fmt.Errorf("column %q counts %d values and %d nulls, not the profile's %d rows", c.Name, c.Count, c.Nulls, p.Rows)
+		}
+		if c.NaN+c.Inf > c.Count {
+			return fmt.Errorf("column %q has more NaN and infinite values than values", c.Name)
+		}
+		finite := c.Count - c.NaN - c.Inf
+		numeric := c.Type == TypeInteger || c.Type == TypeFloat || c.Type == TypeTimestamp
+		if numeric && finite > 0 && c.QuantileSketch == nil {
+			return fmt.Errorf("column %q (%s) has no quantile sketch", c.Name, c.Type)
+		}
+		if c.QuantileSketch != nil && numeric && c.QuantileSketch.Count() != finite {
+			return fmt.Errorf("column %q: its quantile sketch holds %d values, not the %d finite ones", c.Name, c.QuantileSketch.Count(), finite)
+		}
+	}
+	return nil
+}

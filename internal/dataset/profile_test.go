@@ -543,10 +543,10 @@ func TestProfileParallelMatchesSequential(t *testing.T) {
 }
 
 func TestProfileSeattleWeather(t *testing.T) {
-	const path = "../../../shared/data/seattle-weather.csv"
+	path := sharedData(t, "seattle-weather.csv")
 	f, err := os.Open(path)
 	if err != nil {
-		t.Skipf("no data: %v", err)
+		t.Fatal(err)
 	}
 	records, err := csv.NewReader(f).ReadAll()
 	f.Close()
@@ -605,10 +605,7 @@ func TestProfileSeattleWeather(t *testing.T) {
 // reports the CPU seconds per profile (user+system, both cores) next to the
 // wall time, and the CPU spent reading alone.
 func BenchmarkProfileFlights(b *testing.B) {
-	const path = "../../../shared/data/flights-3m.parquet"
-	if _, err := os.Stat(path); err != nil {
-		b.Skipf("no data: %v", err)
-	}
+	path := sharedData(b, "flights-3m.parquet")
 	ctx := context.Background()
 	b.Run("read", func(b *testing.B) {
 		start := cpuTime()

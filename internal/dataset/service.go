@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -147,6 +148,13 @@ type Service struct {
 	Now func() time.Time
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+
+	// gcMu keeps GC from deleting a blob between CreateVersion's check that
+	// the blob exists and its commit: CreateVersion holds it shared, GC
+	// exclusively while it re-checks and deletes a blob. It covers pushes
+	// through this process; with several servers on one database, run GC
+	// through one of them while pushes are quiet (see docs/datasets-api.md).
+	gcMu sync.RWMutex
 }
 
 // NewService returns a Service on store and blobs that finds lineage with
@@ -213,6 +221,9 @@ func (s *Service) CreateVersion(ctx context.Context, name string, req CreateRequ
 	for i, f := range files {
 		hexes[i] = f.SHA256
 	}
+	// From the blob check to the commit, GC must not delete these blobs.
+	s.gcMu.RLock()
+	defer s.gcMu.RUnlock()
 	sizes, err := s.Blobs.Sizes(ctx, hexes)
 	if err != nil {
 		return nil, false, fmt.Errorf("check the blobs of dataset %q: %w", name, err)
@@ -240,6 +251,9 @@ func (s *Service) CreateVersion(ctx context.Context, name string, req CreateRequ
 	}
 	if fileRows != 0 && fileRows != profile.Rows {
 		return nil, false, mloop.Errorf(mloop.EINVALID, "The files' row counts add up to %d but the profile counts %d rows.", fileRows, profile.Rows)
+	}
+	if err := profile.Check(); err != nil {
+		return nil, false, mloop.Errorf(mloop.EINVALID, "The version's profile is inconsistent: %v.", err)
 	}
 	v = &Version{
 		Dataset:   name,
@@ -306,6 +320,14 @@ func checkFiles(files []File) ([]File, error) {
 		}
 	}
 	sortFiles(out)
+	// A path that is also another's folder ("a" and "a/b") cannot be pulled.
+	for _, f := range out {
+		for dir := path.Dir(f.Path); dir != "."; dir = path.Dir(dir) {
+			if seen[dir] {
+				return nil, mloop.Errorf(mloop.EINVALID, "File %q is inside %q, which is a file of the same version.", f.Path, dir)
+			}
+		}
+	}
 	return out, nil
 }
 
@@ -584,17 +606,15 @@ func (s *Service) GC(ctx context.Context, olderThan time.Duration) (GCResult, er
 				res.Recent++
 				continue
 			}
-			// A version committed since the batch check may reference it now.
-			again, err := s.Store.ReferencedBlobs(ctx, []string{b.hex})
+			// A version committed since the batch check may reference it
+			// now; a push between its blob check and its commit holds gcMu.
+			deleted, err := s.deleteIfUnreferenced(ctx, b.hex)
 			if err != nil {
 				return res, fmt.Errorf("collect blobs: %w", err)
 			}
-			if again[b.hex] {
+			if !deleted {
 				res.Referenced++
 				continue
-			}
-			if err := s.Blobs.Delete(ctx, b.hex); err != nil && !mloop.IsNotFound(err) {
-				return res, fmt.Errorf("collect blobs: %w", err)
 			}
 			res.Deleted = append(res.Deleted, b.hex)
 			res.DeletedBytes += b.size
@@ -605,6 +625,24 @@ func (s *Service) GC(ctx context.Context, olderThan time.Duration) (GCResult, er
 			"referenced", res.Referenced, "recent", res.Recent)
 	}
 	return res, nil
+}
+
+// deleteIfUnreferenced deletes blob hex unless a version references it,
+// excluding CreateVersion's check-to-commit window.
+func (s *Service) deleteIfUnreferenced(ctx context.Context, hex string) (bool, error) {
+	s.gcMu.Lock()
+	defer s.gcMu.Unlock()
+	refs, err := s.Store.ReferencedBlobs(ctx, []string{hex})
+	if err != nil {
+		return false, err
+	}
+	if refs[hex] {
+		return false, nil
+	}
+	if err := s.Blobs.Delete(ctx, hex); err != nil && !mloop.IsNotFound(err) {
+		return false, err
+	}
+	return true, nil
 }
 
 // sortFiles sorts files by path, the manifest's order.

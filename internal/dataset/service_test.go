@@ -153,6 +153,13 @@ func TestServiceCreateVersionRejects(t *testing.T) {
 		{"flights", with(func(f *dataset.File) { f.Format, f.Compression = dataset.FormatParquet, dataset.CompressionGzip }), profileOf(1), "Parquet"},
 		{"flights", []dataset.File{good, good}, profileOf(2), "listed twice"},
 		{"flights", []dataset.File{good}, profileOf(7), "add up to 1"},
+		// A path that is also another's folder cannot be pulled.
+		{"flights", []dataset.File{good, with(func(f *dataset.File) { f.Path = "a.csv/b.csv" })[0]}, profileOf(2), "is inside \"a.csv\""},
+		// Client profiles are checked before they are stored.
+		{"flights", []dataset.File{good}, &dataset.Profile{Rows: 1, Columns: []*dataset.ColumnProfile{{Name: "x", Type: dataset.TypeInteger, Count: 1}}}, "no quantile sketch"},
+		{"flights", []dataset.File{good}, &dataset.Profile{Rows: 1, Columns: []*dataset.ColumnProfile{{Name: "x", Type: dataset.TypeString, Count: 5}}}, "not the profile's 1 rows"},
+		{"flights", []dataset.File{good}, &dataset.Profile{Rows: 1, Columns: []*dataset.ColumnProfile{{Name: "x", Type: "blob", Count: 1}}}, "unknown type"},
+		{"flights", with(func(f *dataset.File) { f.Rows = 0 }), &dataset.Profile{Rows: -1}, "negative"},
 	}
 	for _, tt := range tests {
 		_, _, err := s.CreateVersion(ctx, tt.name, dataset.CreateRequest{Files: tt.files, Profile: tt.prof})

@@ -294,7 +294,11 @@ func countRange(lo, hi *int64) string {
 // compatible reports whether data of type data satisfies a schema type:
 // the same type, or integers where floats are expected.
 func compatible(schema, data Type) bool {
-	return schema == data || (schema == TypeFloat && data == TypeInteger)
+	// Text whose values all happen to parse as numbers, booleans or times
+	// (a batch of numeric-looking codes) is still valid text: a stored
+	// profile records the narrowest type the values had, so a string column
+	// accepts every type.
+	return schema == data || schema == TypeString || (schema == TypeFloat && data == TypeInteger)
 }
 
 func (v *validation) columnChecks() {
@@ -471,6 +475,10 @@ func (v *validation) rangeCheck(cs *ColumnSchema, pc *ColumnProfile, sev Severit
 		return
 	}
 	q := pc.QuantileSketch
+	if q == nil {
+		v.skip(AnomalyOutOfRange, cs.Name, "the profile has no quantile sketch for this column; pass the data files to check it")
+		return
+	}
 	var nBelow, nAbove int64
 	finite := float64(q.Count())
 	if below {

@@ -356,10 +356,10 @@ func TestReportWriteText(t *testing.T) {
 // weather file, then validates a copy with a renamed column, nulls injected
 // in one column and an unknown category: exactly those anomalies come out.
 func TestValidateSeattleBrokenCopy(t *testing.T) {
-	const path = "../../../shared/data/seattle-weather.csv"
+	path := sharedData(t, "seattle-weather.csv")
 	data, err := os.ReadFile(path)
 	if err != nil {
-		t.Skipf("no data: %v", err)
+		t.Fatal(err)
 	}
 	ctx := context.Background()
 	profileFile := func(path string) *Profile {
@@ -521,5 +521,19 @@ func TestValidateOpenHook(t *testing.T) {
 	}
 	if want := []string{"blob:1[]", "blob:1[code]"}; !slices.Equal(opened, want) {
 		t.Errorf("opened %q, want %q (the header, then the projection)", opened, want)
+	}
+}
+
+// TestValidateStringAcceptsNumericText checks that a string column whose
+// values in this data all look like numbers is no type mismatch: a version's
+// profile records the narrowest type its text had.
+func TestValidateStringAcceptsNumericText(t *testing.T) {
+	p := mustProfileText(t, expectationRows(), 32, ProfileOptions{})
+	s := &Schema{Columns: []*ColumnSchema{{Name: "id", Type: TypeString}, {Name: "score", Type: TypeString}}}
+	r := mustValidate(t, s, ValidationTarget{Name: "t", Profile: p})
+	for _, a := range r.Anomalies {
+		if a.Kind == AnomalyTypeMismatch {
+			t.Errorf("got %s on %s, want numeric text accepted as string", a.Kind, a.Column)
+		}
 	}
 }
