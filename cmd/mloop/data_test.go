@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/mloop/mloop/internal/realdata"
 	"io"
 	"os"
 	"path/filepath"
@@ -486,26 +487,6 @@ func TestDataDrift(t *testing.T) {
 	}
 }
 
-// sharedData returns the path of a file of the real data sets
-// (vega-datasets 3.2.1: see ../shared/data/README.md). scripts/test.sh sets
-// MLOOP_TEST_DATA to their folder, and then a missing file fails the test;
-// a plain `go test` looks in ../shared/data and skips when it is absent.
-func sharedData(tb testing.TB, name string) string {
-	tb.Helper()
-	if dir := os.Getenv("MLOOP_TEST_DATA"); dir != "" {
-		p := filepath.Join(dir, name)
-		if _, err := os.Stat(p); err != nil {
-			tb.Fatalf("MLOOP_TEST_DATA=%s: %v", dir, err)
-		}
-		return p
-	}
-	p := filepath.Join("../../../shared/data", name)
-	if _, err := os.Stat(p); err != nil {
-		tb.Skipf("%s is absent (scripts/test.sh provides it): %v", name, err)
-	}
-	return p
-}
-
 // flightsStride returns how many flights the test skips for each it keeps:
 // every 5th (600,000 of the 3,000,000 flights), or every 30th under the race
 // detector. The flow is the same; the run stays short.
@@ -588,7 +569,7 @@ func readFlightsByMonth(t *testing.T, path string) [6][]flightRow {
 // consistently and flags the dates, which do not overlap at all.
 func TestDataFlightsAcceptance(t *testing.T) {
 	t.Setenv("MLOOP_CACHE", t.TempDir()) // never the user's cache
-	months := readFlightsByMonth(t, sharedData(t, "flights-3m.parquet"))
+	months := readFlightsByMonth(t, realdata.Path(t, "flights-3m.parquet"))
 	m := MustOpenMain(t)
 	dir := t.TempDir()
 	cache := t.TempDir()

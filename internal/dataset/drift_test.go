@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/mloop/mloop/internal/realdata"
 	"maps"
 	"math"
 	"math/rand/v2"
@@ -775,7 +776,7 @@ var flights struct {
 // 2001 from flights-3m.parquet (about 500,000 flights each).
 func flightsJanJune(t *testing.T) (jan, jun *Table) {
 	t.Helper()
-	flightsPath := sharedData(t, "flights-3m.parquet")
+	flightsPath := realdata.Path(t, "flights-3m.parquet")
 	flights.once.Do(func() {
 		tab, err := LoadTable(context.Background(), []string{flightsPath}, LoadOptions{Columns: []string{"date", "delay", "distance", "origin"}})
 		if err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
+	"github.com/mloop/mloop/internal/realdata"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -543,7 +544,7 @@ func TestProfileParallelMatchesSequential(t *testing.T) {
 }
 
 func TestProfileSeattleWeather(t *testing.T) {
-	path := sharedData(t, "seattle-weather.csv")
+	path := realdata.Path(t, "seattle-weather.csv")
 	f, err := os.Open(path)
 	if err != nil {
 		t.Fatal(err)
@@ -605,7 +606,7 @@ func TestProfileSeattleWeather(t *testing.T) {
 // reports the CPU seconds per profile (user+system, both cores) next to the
 // wall time, and the CPU spent reading alone.
 func BenchmarkProfileFlights(b *testing.B) {
-	path := sharedData(b, "flights-3m.parquet")
+	path := realdata.Path(b, "flights-3m.parquet")
 	ctx := context.Background()
 	b.Run("read", func(b *testing.B) {
 		start := cpuTime()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/mloop/mloop/internal/realdata"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -89,7 +90,7 @@ func BenchmarkCSVNumericProjected(b *testing.B) {
 
 // BenchmarkParquetFlights reads every column of the 3,000,000 flights.
 func BenchmarkParquetFlights(b *testing.B) {
-	path := sharedData(b, "flights-3m.parquet")
+	path := realdata.Path(b, "flights-3m.parquet")
 	st, err := os.Stat(path)
 	if err != nil {
 		b.Fatal(err)
@@ -111,7 +112,7 @@ func BenchmarkParquetFlights(b *testing.B) {
 
 // BenchmarkParquetFlightsProjected reads the three columns drift compares.
 func BenchmarkParquetFlightsProjected(b *testing.B) {
-	path := sharedData(b, "flights-3m.parquet")
+	path := realdata.Path(b, "flights-3m.parquet")
 	b.ReportAllocs()
 	start := readerCPUTime()
 	for b.Loop() {

@@ -6,6 +6,7 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
+	"github.com/mloop/mloop/internal/realdata"
 	"io"
 	"math/rand/v2"
 	"reflect"
@@ -345,7 +346,7 @@ func TestCSVMatchesEncodingCSV(t *testing.T) {
 }
 
 func TestCSVSeattleWeather(t *testing.T) {
-	path := sharedData(t, "seattle-weather.csv")
+	path := realdata.Path(t, "seattle-weather.csv")
 	r, err := OpenFile(context.Background(), path, ReadOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -118,24 +116,4 @@ func mustInputError(tb testing.TB, err error, file string, line, row int64, colu
 		tb.Errorf("got message %q, want it to contain %q", ie.Msg, msg)
 	}
 	return ie
-}
-
-// sharedData returns the path of a file of the real data sets
-// (vega-datasets 3.2.1: see ../shared/data/README.md). scripts/test.sh sets
-// MLOOP_TEST_DATA to their folder, and then a missing file fails the test;
-// a plain `go test` looks in ../shared/data and skips when it is absent.
-func sharedData(tb testing.TB, name string) string {
-	tb.Helper()
-	if dir := os.Getenv("MLOOP_TEST_DATA"); dir != "" {
-		p := filepath.Join(dir, name)
-		if _, err := os.Stat(p); err != nil {
-			tb.Fatalf("MLOOP_TEST_DATA=%s: %v", dir, err)
-		}
-		return p
-	}
-	p := filepath.Join("../../../shared/data", name)
-	if _, err := os.Stat(p); err != nil {
-		tb.Skipf("%s is absent (scripts/test.sh provides it): %v", name, err)
-	}
-	return p
 }

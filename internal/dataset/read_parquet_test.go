@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/mloop/mloop/internal/realdata"
 	"io"
 	"math"
 	"os"
@@ -255,7 +256,7 @@ type flightRow struct {
 // TestParquetFlights reads the real 3,000,000 flights and checks rows
 // spread over the file against parquet-go's row reader.
 func TestParquetFlights(t *testing.T) {
-	path := sharedData(t, "flights-3m.parquet")
+	path := realdata.Path(t, "flights-3m.parquet")
 	r, err := OpenFile(context.Background(), path, ReadOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package dataset
 import (
 	"context"
 	"errors"
+	"github.com/mloop/mloop/internal/realdata"
 	"math"
 	"os"
 	"path/filepath"
@@ -175,7 +176,7 @@ func TestLoadTableDictionaryOverflow(t *testing.T) {
 }
 
 func TestLoadTableFlightsParquet(t *testing.T) {
-	flightsPath := sharedData(t, "flights-3m.parquet")
+	flightsPath := realdata.Path(t, "flights-3m.parquet")
 	tab := mustLoad(t, []string{flightsPath}, LoadOptions{Columns: []string{"origin", "delay"}})
 	if tab.Rows != 3_000_000 || len(tab.Columns) != 2 {
 		t.Fatalf("got %d rows, %d columns; want 3,000,000 and 2", tab.Rows, len(tab.Columns))

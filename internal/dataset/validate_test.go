@@ -5,6 +5,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/mloop/mloop/internal/realdata"
 	"math"
 	"os"
 	"path/filepath"
@@ -356,7 +357,7 @@ func TestReportWriteText(t *testing.T) {
 // weather file, then validates a copy with a renamed column, nulls injected
 // in one column and an unknown category: exactly those anomalies come out.
 func TestValidateSeattleBrokenCopy(t *testing.T) {
-	path := sharedData(t, "seattle-weather.csv")
+	path := realdata.Path(t, "seattle-weather.csv")
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
