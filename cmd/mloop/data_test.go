@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/mloop/mloop/internal/realdata"
 	"io"
 	"os"
 	"path/filepath"
@@ -15,11 +14,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/parquet-go/parquet-go"
-
 	"github.com/mloop/mloop"
 	"github.com/mloop/mloop/internal/client"
 	"github.com/mloop/mloop/internal/dataset"
+	"github.com/mloop/mloop/internal/realdata"
+	"github.com/parquet-go/parquet-go"
 )
 
 // execData runs `mloop data ARGS… --server URL` against m and returns the

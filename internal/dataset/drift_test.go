@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"github.com/mloop/mloop/internal/realdata"
 	"maps"
 	"math"
 	"math/rand/v2"
@@ -15,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mloop/mloop/internal/realdata"
 	"github.com/mloop/mloop/internal/stats"
 )
 

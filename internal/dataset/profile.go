@@ -2,6 +2,8 @@ package dataset
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -705,11 +707,33 @@ func (a *colAcc) addStrings(xs []string, null []bool, nullTokens bool) (tokens i
 	return tokens
 }
 
+// MaxFrequentValueBytes bounds the size of a value kept by a profile's
+// frequent-items counter. A longer value is counted under FrequentKey's
+// stand-in (its first bytes and a hash), so a column of long free text keeps
+// its profile small while equal values still count together.
+const MaxFrequentValueBytes = 256
+
+// FrequentKey returns the key under which a profile counts text value s:
+// s itself, or for a value longer than MaxFrequentValueBytes its first 64
+// bytes (cut at a rune boundary), "…" and the first 16 hex digits of its
+// SHA-256.
+func FrequentKey(s string) string {
+	if len(s) <= MaxFrequentValueBytes {
+		return s
+	}
+	cut := 64
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	sum := sha256.Sum256([]byte(s))
+	return s[:cut] + "…sha256:" + hex.EncodeToString(sum[:8])
+}
+
 func (a *colAcc) addStringEntry(s string, n int64) {
 	// Batches may reuse the memory behind their strings: a value the
 	// counter starts tracking is copied.
-	key := s
-	if a.freq.Count(s) == 0 {
+	key := FrequentKey(s)
+	if len(key) == len(s) && a.freq.Count(s) == 0 {
 		key = strings.Clone(s)
 	}
 	a.freq.Add(key, n)

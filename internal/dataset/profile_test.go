@@ -5,11 +5,12 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
-	"github.com/mloop/mloop/internal/realdata"
+	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/mloop/mloop/internal/realdata"
 	"github.com/mloop/mloop/internal/stats"
 )
 
@@ -700,4 +702,44 @@ func FuzzInferType(f *testing.F) {
 			t.Fatalf("count, rows got %d %d, want %d %d", c.Count, p.Rows, n, len(values))
 		}
 	})
+}
+
+// TestProfileLongValuesStayBounded checks that long free text is counted
+// under short stand-in keys: equal values still count together, and the
+// profile's JSON stays small.
+func TestProfileLongValuesStayBounded(t *testing.T) {
+	const rows = 2000
+	var b strings.Builder
+	b.WriteString("id,text\n")
+	for i := range rows {
+		// 20 KB per value, 1000 distinct values each seen twice.
+		fmt.Fprintf(&b, "%d,%s%d\n", i, strings.Repeat("lorem ipsum ", 1700), i%1000)
+	}
+	path := filepath.Join(t.TempDir(), "long.csv")
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, err := OpenFile(context.Background(), path, ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	p, err := ProfileReader(context.Background(), path, r, ProfileOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := p.Column("text")
+	if !c.Frequent.Exact() || c.Distinct != 1000 || len(c.Top) == 0 || c.Top[0].Count != 2 {
+		t.Fatalf("got exact %v, distinct %d, top %v; want exact counts of 1000 values seen twice", c.Frequent.Exact(), c.Distinct, c.Top)
+	}
+	if k := c.Top[0].Value; len(k) > 100 || !strings.Contains(k, "…sha256:") {
+		t.Errorf("got top key of %d bytes %q, want a short stand-in", len(k), k)
+	}
+	js, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(js) > 300_000 {
+		t.Errorf("got a %d-byte profile for 40 MB of long text, want it small", len(js))
+	}
 }

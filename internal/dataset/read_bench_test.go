@@ -4,12 +4,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/mloop/mloop/internal/realdata"
 	"io"
 	"math/rand/v2"
 	"os"
 	"testing"
 	"time"
+
+	"github.com/mloop/mloop/internal/realdata"
 )
 
 // numericCSV returns a CSV of about size bytes: an integer id and five

@@ -6,12 +6,13 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
-	"github.com/mloop/mloop/internal/realdata"
 	"io"
 	"math/rand/v2"
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/mloop/mloop/internal/realdata"
 )
 
 func TestCSVRead(t *testing.T) {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/mloop/mloop/internal/realdata"
 	"io"
 	"math"
 	"os"
@@ -14,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mloop/mloop/internal/realdata"
 	"github.com/parquet-go/parquet-go"
 )
 

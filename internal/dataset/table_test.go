@@ -3,7 +3,6 @@ package dataset
 import (
 	"context"
 	"errors"
-	"github.com/mloop/mloop/internal/realdata"
 	"math"
 	"os"
 	"path/filepath"
@@ -11,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mloop/mloop/internal/realdata"
 )
 
 // writeFile writes content to name in a temporary folder and returns its path.

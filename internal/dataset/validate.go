@@ -352,6 +352,8 @@ func canonicalSet(t Type, values []string) map[string]bool {
 	for _, s := range values {
 		c, _ := canonicalText(t, s)
 		set[c] = true
+		// Profiles count long values under a stand-in key.
+		set[FrequentKey(c)] = true
 	}
 	return set
 }

@@ -5,13 +5,14 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"github.com/mloop/mloop/internal/realdata"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/mloop/mloop/internal/realdata"
 )
 
 // expectationRows are 100 rows: id 1..100; score 0.5..99.5 (mean 50);
