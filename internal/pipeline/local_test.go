@@ -59,6 +59,21 @@ func groupMembers(t *testing.T, pgid int) []int {
 	return pids
 }
 
+// groupEmptied waits until process group pgid has no live process, at most
+// executortest.KillBound: a SIGKILL takes effect when the kernel next
+// schedules the process, not when kill(2) returns. It returns what is left.
+func groupEmptied(t *testing.T, pgid int) []int {
+	t.Helper()
+	deadline := time.Now().Add(executortest.KillBound)
+	for {
+		left := groupMembers(t, pgid)
+		if len(left) == 0 || time.Now().After(deadline) {
+			return left
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func TestLocalCancelKillsWholeGroup(t *testing.T) {
 	e := newLocal(t)
 	var out executortest.Buffer
@@ -77,7 +92,7 @@ func TestLocalCancelKillsWholeGroup(t *testing.T) {
 	if !res.Canceled {
 		t.Errorf("result = %+v, want Canceled", res)
 	}
-	if got := groupMembers(t, pgid); len(got) != 0 {
+	if got := groupEmptied(t, pgid); len(got) != 0 {
 		t.Errorf("group %d still has live processes %v after Cancel, want none", pgid, got)
 	}
 	if err := syscall.Kill(-pgid, 0); err == nil {
@@ -95,7 +110,7 @@ func TestLocalKillsLeftoversAtExit(t *testing.T) {
 	if !res.Success() {
 		t.Errorf("result = %s, want success", res)
 	}
-	if got := groupMembers(t, pgid); len(got) != 0 {
+	if got := groupEmptied(t, pgid); len(got) != 0 {
 		t.Errorf("group %d still has live processes %v after the command exited, want none", pgid, got)
 	}
 }
