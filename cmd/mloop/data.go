@@ -39,6 +39,7 @@ Commands:
   schema NAME --set F  check schema file F and store it as dataset NAME's schema
   validate REF|PATH    check a version or local data against the schema
   drift REF CUR        compare two versions or local paths column by column
+  gc                   delete uploaded files no version references (--older-than 24h)
 
 A REF is NAME (its latest version), NAME@3, NAME@latest or NAME@sha256:PREFIX.
 Every command takes --server (default $MLOOP_SERVER, else ` + client.DefaultServer + `)
@@ -76,6 +77,8 @@ func runData(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return d.validate(ctx, rest)
 	case "drift":
 		return d.drift(ctx, rest)
+	case "gc":
+		return d.gc(ctx, rest)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, dataUsage)
 		return exitOK

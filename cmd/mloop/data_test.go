@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -696,5 +698,41 @@ func TestDataFlightsAcceptance(t *testing.T) {
 		}
 		_, text, _ := execData(t, m, append([]string{"drift", "flights@1", "flights@6"}, mode...)...)
 		t.Logf("mloop data drift flights@1 flights@6 %s:\n%s", strings.Join(mode, " "), text)
+	}
+}
+
+// TestDataGC checks that `mloop data gc` deletes an upload no version
+// references and keeps the files of versions.
+func TestDataGC(t *testing.T) {
+	m := MustOpenMain(t)
+	dir := t.TempDir()
+	kept := filepath.Join(dir, "kept.csv")
+	if err := os.WriteFile(kept, []byte("a,b\n1,2\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustData(t, m, "push", "gcset", kept, "--quiet")
+	// An interrupted push: a blob uploaded, never committed.
+	orphan := []byte("a,b\n3,4\n")
+	sum := sha256.Sum256(orphan)
+	if _, err := client.New(m.URL(), nil).PutBlob(context.Background(), hex.EncodeToString(sum[:]), bytes.NewReader(orphan), int64(len(orphan))); err != nil {
+		t.Fatal(err)
+	}
+	// Within the grace period nothing goes.
+	if out := mustData(t, m, "gc"); !strings.Contains(out, "deleted 0 blobs") || !strings.Contains(out, "1 younger") {
+		t.Fatalf("gc: got %q, want nothing deleted and the upload kept as recent", out)
+	}
+	res := decodeJSON[struct {
+		Scanned    int      `json:"scanned"`
+		Referenced int      `json:"referenced"`
+		Deleted    []string `json:"deleted"`
+	}](t, mustData(t, m, "gc", "--older-than", "0s", "--json"))
+	if res.Scanned != 2 || res.Referenced != 1 || len(res.Deleted) != 1 || res.Deleted[0] != hex.EncodeToString(sum[:]) {
+		t.Fatalf("gc --older-than 0s: got %+v, want the orphan deleted and the version's file kept", res)
+	}
+	if out := mustData(t, m, "pull", "gcset@1", filepath.Join(dir, "out"), "--quiet"); !strings.Contains(out, "1 file") {
+		t.Fatalf("pull after gc: got %q", out)
+	}
+	if code, _, _ := execData(t, m, "gc", "--older-than", "-1h"); code != exitUsage {
+		t.Fatalf("gc --older-than -1h: got exit %d, want %d", code, exitUsage)
 	}
 }

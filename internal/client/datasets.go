@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/mloop/mloop"
 	"github.com/mloop/mloop/internal/dataset"
@@ -231,4 +232,15 @@ func short(hex string) string {
 		return hex[:12] + "…"
 	}
 	return hex
+}
+
+// GC asks the server to delete the dataset blobs that no version references
+// and that were written at least olderThan ago (POST /api/v1/datasets/gc).
+func (c *Client) GC(ctx context.Context, olderThan time.Duration) (dataset.GCResult, error) {
+	var out dataset.GCResult
+	in := map[string]string{"older_than": olderThan.String()}
+	if _, err := c.callJSON(ctx, http.MethodPost, "/api/v1/datasets/gc", nil, in, &out); err != nil {
+		return out, fmt.Errorf("collect dataset blobs: %w", err)
+	}
+	return out, nil
 }
