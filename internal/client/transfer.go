@@ -14,6 +14,7 @@ import (
 
 	"github.com/mloop/mloop"
 	"github.com/mloop/mloop/internal/dataset"
+	"golang.org/x/sync/errgroup"
 )
 
 // DefaultTransfers is how many blobs Push, Pull and BlobCache move at once.
@@ -397,48 +398,19 @@ func (b *BlobCache) Materialize(ctx context.Context, v *dataset.Version, progres
 // forEach runs fn for 0..n-1, up to par at a time (DefaultTransfers when
 // par <= 0). The first error cancels the others' context and is returned.
 func forEach(ctx context.Context, n, par int, fn func(ctx context.Context, i int) error) error {
-	if n == 0 {
-		return ctx.Err()
-	}
 	if par <= 0 {
 		par = DefaultTransfers
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		firstErr error
-	)
-	next := make(chan int)
-	for range min(par, n) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				if err := fn(ctx, i); err != nil {
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = err
-					}
-					mu.Unlock()
-					cancel()
-				}
-			}
-		}()
-	}
-loop:
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(par)
 	for i := range n {
-		select {
-		case next <- i:
-		case <-ctx.Done():
-			break loop
+		if gctx.Err() != nil {
+			break
 		}
+		g.Go(func() error { return fn(gctx, i) })
 	}
-	close(next)
-	wg.Wait()
-	if firstErr != nil {
-		return firstErr
+	if err := g.Wait(); err != nil {
+		return err
 	}
 	return ctx.Err()
 }

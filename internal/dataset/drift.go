@@ -507,8 +507,15 @@ func columnNames[C any](cols []C, name func(C) string) []string {
 }
 
 // compareTypes checks that two sides of a column can be compared and
-// returns the type to report.
-func compareTypes(name string, ref, cur Type) (Type, columnKind, error) {
+// returns the type to report. A side without values (refN or curN 0; an
+// all-null text column loads as string) takes the other side's type: there
+// is nothing to compare.
+func compareTypes(name string, ref Type, refN int64, cur Type, curN int64) (Type, columnKind, error) {
+	if refN == 0 && curN > 0 {
+		ref = cur
+	} else if curN == 0 {
+		cur = ref
+	}
 	rk, err := kindOf(ref)
 	if err != nil {
 		return "", 0, fmt.Errorf("column %q: reference: %w", name, err)
@@ -587,6 +594,7 @@ func evaluateColumn(pc pairedColumn, opts *DriftOptions) (ColumnDrift, error) {
 		methods = []Method{defaultMethod(pc.kind, refN, pc.src.distinct())}
 	}
 	var skipped []string
+	src := &ksOnce{colSource: pc.src} // ks and wasserstein's gate share one test
 	for _, m := range methods {
 		if why := notApplicable(m, pc); why != "" {
 			if explicit {
@@ -595,7 +603,7 @@ func evaluateColumn(pc pairedColumn, opts *DriftOptions) (ColumnDrift, error) {
 			skipped = append(skipped, fmt.Sprintf("%s (%s)", m, why))
 			continue
 		}
-		res, err := evaluateMethod(pc.src, m, opts)
+		res, err := evaluateMethod(src, m, opts)
 		if err != nil {
 			return cd, fmt.Errorf("column %q: %s: %w", pc.name, m, err)
 		}
@@ -610,6 +618,23 @@ func evaluateColumn(pc pairedColumn, opts *DriftOptions) (ColumnDrift, error) {
 	cd.Method = cd.Results[0].Method
 	cd.Drift = cd.Results[0].Drift
 	return cd, nil
+}
+
+// ksOnce computes a column's KS test at most once.
+type ksOnce struct {
+	colSource
+	done bool
+	r    stats.TestResult
+	note string
+	err  error
+}
+
+func (k *ksOnce) ks() (stats.TestResult, string, error) {
+	if !k.done {
+		k.r, k.note, k.err = k.colSource.ks()
+		k.done = true
+	}
+	return k.r, k.note, k.err
 }
 
 // notApplicable says why method m does not apply to a column, or "".
@@ -769,15 +794,7 @@ func DriftTables(ref, cur *Table, opts DriftOptions) (*DriftReport, error) {
 	cols := make([]pairedColumn, len(names))
 	for i, n := range names {
 		rc, cc := ref.Column(n), cur.Column(n)
-		rt, ct := rc.Type, cc.Type
-		// A side without values (an all-null text column loads as string)
-		// takes the other side's type: there is nothing to compare.
-		if rc.Count() == 0 && cc.Count() > 0 {
-			rt = ct
-		} else if cc.Count() == 0 {
-			ct = rt
-		}
-		typ, kind, err := compareTypes(n, rt, ct)
+		typ, kind, err := compareTypes(n, rc.Type, int64(rc.Count()), cc.Type, int64(cc.Count()))
 		if err != nil {
 			return nil, fmt.Errorf("drift: %w", err)
 		}

@@ -79,13 +79,7 @@ func DriftProfiles(ref, cur *Profile, opts DriftOptions) (*DriftReport, error) {
 	cols := make([]pairedColumn, len(names))
 	for i, n := range names {
 		rc, cc := ref.Column(n), cur.Column(n)
-		rt, ct := rc.Type, cc.Type
-		if rc.Count == 0 && cc.Count > 0 { // an all-null side has no real type
-			rt = ct
-		} else if cc.Count == 0 {
-			ct = rt
-		}
-		typ, kind, err := compareTypes(n, rt, ct)
+		typ, kind, err := compareTypes(n, rc.Type, rc.Count, cc.Type, cc.Count)
 		if err != nil {
 			return nil, fmt.Errorf("drift: %w", err)
 		}

@@ -702,6 +702,16 @@ func (r *parquetReader) decodeDict(pc *pqColumn, d parquet.Dictionary) error {
 	return err
 }
 
+// decimalFloats returns the values of a DECIMAL column stored as integers:
+// each unscaled value divided by pow10 (10^scale).
+func decimalFloats[T int32 | int64](xs []T, pow10 float64) []float64 {
+	out := make([]float64, len(xs))
+	for i, x := range xs {
+		out[i] = float64(x) / pow10
+	}
+	return out
+}
+
 // convert converts the plain values of a page of the column's physical type
 // into dst, allocating dst's slices; it returns their number.
 func (r *parquetReader) convert(pc *pqColumn, data *encoding.Values, dst *pqStage) (int, error) {
@@ -713,10 +723,7 @@ func (r *parquetReader) convert(pc *pqColumn, data *encoding.Values, dst *pqStag
 		xs := data.Int32()
 		switch pc.kind {
 		case KindFloat: // decimal
-			dst.floats = make([]float64, len(xs))
-			for i, x := range xs {
-				dst.floats[i] = float64(x) / pc.pow10
-			}
+			dst.floats = decimalFloats(xs, pc.pow10)
 		default:
 			dst.ints = make([]int64, len(xs))
 			for i, x := range xs {
@@ -728,10 +735,7 @@ func (r *parquetReader) convert(pc *pqColumn, data *encoding.Values, dst *pqStag
 		xs := data.Int64()
 		switch pc.kind {
 		case KindFloat: // decimal
-			dst.floats = make([]float64, len(xs))
-			for i, x := range xs {
-				dst.floats[i] = float64(x) / pc.pow10
-			}
+			dst.floats = decimalFloats(xs, pc.pow10)
 		default:
 			dst.ints = make([]int64, len(xs))
 			if pc.conv == pqInt {

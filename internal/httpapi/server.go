@@ -1,8 +1,9 @@
 // Package httpapi is mloop's HTTP surface: one route table (routes.go) for the
 // MLflow REST API (under /api/2.0/mlflow/ and /ajax-api/2.0/mlflow/), MLflow's
 // proxied artifact API (/api/2.0/mlflow-artifacts/), health endpoints and
-// mloop's own /api/v1 (dataset versions and their blobs; docs/datasets-api.md). Handlers only decode, call a domain
-// service and encode: business rules live in the domain packages.
+// mloop's own /api/v1 (dataset versions and their blobs;
+// docs/datasets-api.md). Handlers only decode, call a domain service and
+// encode: business rules live in the domain packages.
 //
 // Errors travel as *mloop.Error and are mapped once, in writeError, to an HTTP
 // status and MLflow's {"error_code": …, "message": …} body.
