@@ -24,6 +24,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
 	_ "modernc.org/sqlite"             // registers the "sqlite" driver
@@ -93,7 +94,10 @@ func (db *DB) Open(ctx context.Context) error {
 			return errors.New("open sqlite: empty path")
 		}
 		q := url.Values{}
-		for _, p := range []string{"journal_mode(WAL)", "busy_timeout(10000)", "foreign_keys(1)", "synchronous(NORMAL)"} {
+		// busy_timeout first: switching a new file to WAL takes a lock, and
+		// a second process opening the same file at that moment must wait
+		// for it rather than fail with SQLITE_BUSY.
+		for _, p := range []string{"busy_timeout(10000)", "journal_mode(WAL)", "foreign_keys(1)", "synchronous(NORMAL)"} {
 			q.Add("_pragma", p)
 		}
 		q.Set("_txlock", "immediate")
@@ -114,7 +118,7 @@ func (db *DB) Open(ctx context.Context) error {
 		db.r.SetMaxOpenConns(n)
 		db.r.SetMaxIdleConns(n)
 	}
-	if err := db.w.PingContext(ctx); err != nil {
+	if err := db.connect(ctx); err != nil {
 		db.Close()
 		return fmt.Errorf("connect to %s database: %w", db.Dialect, err)
 	}
@@ -123,6 +127,26 @@ func (db *DB) Open(ctx context.Context) error {
 		return err
 	}
 	return nil
+}
+
+// connect opens the writer's first connection. On SQLite, switching a new
+// file to WAL needs an exclusive lock that SQLite does not wait for through
+// busy_timeout: when another process is opening the same file at that
+// moment the connection fails with SQLITE_BUSY, so connect retries for up to
+// 10 s.
+func (db *DB) connect(ctx context.Context) error {
+	deadline := time.Now().Add(10 * time.Second)
+	for delay := 5 * time.Millisecond; ; delay = min(2*delay, 200*time.Millisecond) {
+		err := db.w.PingContext(ctx)
+		if err == nil || db.Dialect != SQLite || !strings.Contains(err.Error(), "SQLITE_BUSY") || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(delay):
+		}
+	}
 }
 
 // Close closes every connection.
