@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/mloop/mloop/internal/artifact"
 	"io"
 	"log/slog"
 	"os"
@@ -713,4 +714,10 @@ func ProfileLocalFile(ctx context.Context, name, localPath string, f File, opts 
 	}
 	defer r.Close()
 	return ProfileReader(ctx, name, r, opts)
+}
+
+// OpenFile opens the bytes of a version's file by its SHA-256 (lower-case
+// hex); ENOTFOUND when the store has no such blob.
+func (s *Service) OpenFile(ctx context.Context, sha256 string) (*artifact.Object, error) {
+	return s.Blobs.Open(ctx, sha256)
 }

@@ -1,0 +1,4 @@
+package pipeline
+
+// runnerState is the runner's in-memory state inside Service.
+type runnerState struct{}

@@ -1,0 +1,4 @@
+package pipeline
+
+// triggerState is the trigger controller's in-memory state inside Service.
+type triggerState struct{}
