@@ -71,3 +71,11 @@ type ResolvedInput struct {
 func defaultBuiltins() map[string]Builtin {
 	return map[string]Builtin{}
 }
+
+// CacheKeyer is implemented by built-ins whose result depends on state
+// outside their inputs, such as the gate on the current champion. The
+// runner adds what CacheKeyExtra returns to the step's cache key (as
+// params named "uses.<key>"), so a new champion makes the gate run again.
+type CacheKeyer interface {
+	CacheKeyExtra(ctx context.Context, s *Service, st *Step) (map[string]string, error)
+}
