@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -418,4 +419,20 @@ func executable(p string) error {
 		return errors.New("not executable")
 	}
 	return nil
+}
+
+// KillOrphan kills what is left of a task started by an earlier process of
+// the server, given its recorded handle: the process group id as decimal
+// (see LocalHandle.PID). A group that no longer exists is not an error; a
+// malformed handle, or one naming this process's own group, is EINVALID.
+// Process group ids are reused only after the whole group is gone, so a
+// live group with this id is the task's, unless the machine restarted in
+// between and an unrelated group took the id: recovery happens at server
+// start, which keeps that window small.
+func (e *LocalExecutor) KillOrphan(handle string) error {
+	pgid, err := strconv.Atoi(handle)
+	if err != nil || pgid <= 1 {
+		return mloop.Errorf(mloop.EINVALID, "kill leftover task: invalid process group handle %q", handle)
+	}
+	return killOrphanGroup(pgid)
 }

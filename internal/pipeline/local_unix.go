@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"syscall"
+
+	"github.com/mloop/mloop"
 )
 
 // setGroup makes the command the leader of a new process group.
@@ -74,4 +76,16 @@ func signalName(sig syscall.Signal) string {
 		return n
 	}
 	return fmt.Sprintf("signal %d", int(sig))
+}
+
+// killOrphanGroup sends SIGKILL to the process group pgid unless it is gone
+// or is this process's own group.
+func killOrphanGroup(pgid int) error {
+	if pgid == syscall.Getpgrp() {
+		return mloop.Errorf(mloop.EINVALID, "kill leftover task: process group %d is the server's own", pgid)
+	}
+	if err := syscall.Kill(-pgid, 0); errors.Is(err, syscall.ESRCH) {
+		return nil
+	}
+	return signalGroup(pgid, syscall.SIGKILL)
 }
