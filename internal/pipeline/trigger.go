@@ -121,12 +121,12 @@ type TriggerEvent struct {
 	Payload json.RawMessage `json:"payload,omitempty"`
 	// DedupKey, when set, makes a second event with the same trigger and
 	// key a no-op (clients may retry a post safely).
-	DedupKey   string      `json:"dedup_key,omitempty"`
-	Status     EventStatus `json:"status"`
-	RunID      string      `json:"run_id,omitempty"`
-	Reason     string      `json:"reason,omitempty"`
-	CreatedAt  time.Time   `json:"created_at"`
-	DecidedAt  time.Time   `json:"decided_at,omitzero"`
+	DedupKey  string      `json:"dedup_key,omitempty"`
+	Status    EventStatus `json:"status"`
+	RunID     string      `json:"run_id,omitempty"`
+	Reason    string      `json:"reason,omitempty"`
+	CreatedAt time.Time   `json:"created_at"`
+	DecidedAt time.Time   `json:"decided_at,omitzero"`
 }
 
 // TriggerUpdate changes a trigger; nil fields are left alone.
@@ -150,7 +150,9 @@ type TriggerStore interface {
 	// UpdateTrigger changes a trigger; ENOTFOUND when there is none.
 	UpdateTrigger(ctx context.Context, name string, u TriggerUpdate) error
 	// DeleteTrigger deletes a trigger; its pending events are marked
-	// skipped ("trigger deleted"). ENOTFOUND when there is none.
+	// skipped ("trigger deleted") and all its events' DedupKeys are
+	// released, so a trigger created again with the name starts fresh.
+	// ENOTFOUND when there is none.
 	DeleteTrigger(ctx context.Context, name string) error
 	// AddEvents stores events (ID and CreatedAt are set) and, in the same
 	// transaction, applies u to their trigger (a dataset cursor or the next

@@ -194,6 +194,13 @@ func (s *PipelineStore) DeleteTrigger(ctx context.Context, name string) error {
 		_, err = tx.Exec(ctx, `UPDATE trigger_events SET status = ?, reason = ?, decided_at = ?
 			WHERE trigger_name = ? AND status = ?`,
 			string(pipeline.EventSkipped), "trigger deleted", now, name, string(pipeline.EventPending))
+		if err != nil {
+			return err
+		}
+		// The events stay as a record, but their de-duplication keys are
+		// released: a trigger created again under the same name starts
+		// fresh instead of silently ignoring what its predecessor saw.
+		_, err = tx.Exec(ctx, `UPDATE trigger_events SET dedup_key = '' WHERE trigger_name = ?`, name)
 		return err
 	})
 	if err != nil {

@@ -944,4 +944,12 @@ func testDeleteTrigger(t *testing.T, s pipeline.Store) {
 	if !slices.Equal(ids(runs), []string{"pr-000000000001"}) {
 		t.Fatalf("runs of a deleted trigger: got %v, want [pr-000000000001]", ids(runs))
 	}
+	// A trigger created again under the name starts fresh: the events its
+	// predecessor saw do not block the same events now.
+	must(t, "CreateTrigger again", s.CreateTrigger(ctx, newTrigger("data")))
+	again, err := s.AddEvents(ctx, "data", []*pipeline.TriggerEvent{datasetEvent("flights-a@1")}, pipeline.TriggerUpdate{})
+	must(t, "AddEvents after re-creation", err)
+	if len(again) != 1 {
+		t.Fatalf("AddEvents after re-creation: got %d events stored, want 1 (the dedup keys of a deleted trigger are released)", len(again))
+	}
 }
