@@ -69,13 +69,14 @@ type ResolvedInput struct {
 
 // defaultBuiltins returns the built-in steps by name.
 func defaultBuiltins() map[string]Builtin {
-	return map[string]Builtin{}
+	return map[string]Builtin{"gate": GateStep{}, "register": RegisterStep{}, "validate": ValidateStep{}}
 }
 
 // CacheKeyer is implemented by built-ins whose result depends on state
 // outside their inputs, such as the gate on the current champion. The
 // runner adds what CacheKeyExtra returns to the step's cache key (as
 // params named "uses.<key>"), so a new champion makes the gate run again.
+// r is the pipeline run (its ProjectDir locates files named in `with:`).
 type CacheKeyer interface {
-	CacheKeyExtra(ctx context.Context, s *Service, st *Step) (map[string]string, error)
+	CacheKeyExtra(ctx context.Context, s *Service, r *Run, st *Step) (map[string]string, error)
 }

@@ -969,7 +969,7 @@ func (ex *runExec) prepare(ctx context.Context, st *Step) (*stepPrep, error) {
 			return p, mloop.Errorf(mloop.EINVALID, "unknown built-in step %q", st.Uses)
 		}
 		if k, ok := b.(CacheKeyer); ok {
-			extra, err := k.CacheKeyExtra(ctx, s, st)
+			extra, err := k.CacheKeyExtra(ctx, s, ex.run, st)
 			if err != nil {
 				return p, fmt.Errorf("built-in %s: %w", st.Uses, err)
 			}

@@ -38,6 +38,7 @@ type Registry interface {
 	GetModelVersionByAlias(ctx context.Context, name, alias string) (*registry.ModelVersion, error)
 	SetRegisteredModelAlias(ctx context.Context, name, alias, version string) error
 	SetModelVersionTag(ctx context.Context, name, version string, tag registry.Tag) error
+	SearchModelVersions(ctx context.Context, req registry.SearchRequest) ([]*registry.ModelVersion, string, error)
 }
 
 var _ Registry = (*registry.Service)(nil)
