@@ -8,6 +8,9 @@
 #     (~/.cache/mloop-tools, kept between runs) and started for this run.
 #   - the real data sets (vega-datasets 3.2.1) from ../shared/data, or fetched
 #     once with npm pack into the tool cache; MLOOP_TEST_DATA points at them.
+#   - /usr/bin/python3 with pandas, scikit-learn and xgboost for the flights
+#     example (examples/flights): Debian's packages, installed when missing;
+#     MLOOP_TEST_PYTHON points at it.
 #   - go vet, then go test -race over every package.
 #
 # Extra arguments go to `go test` (e.g. scripts/test.sh -run TestSearch ./internal/sqlstore/).
@@ -107,6 +110,30 @@ ensure_data() {
   export MLOOP_TEST_DATA="$TOOLS/vega-datasets-3.2.1"
 }
 
+# --- Python for examples/flights ----------------------------------------------
+# The example trains with Debian's python3-pandas, python3-sklearn and
+# python3-xgboost. The test that runs it fails, rather than skips, when
+# MLOOP_TEST_PYTHON is set.
+PY=/usr/bin/python3
+PY_PKGS="python3-pandas python3-sklearn python3-xgboost"
+py_ready() { "$PY" -c 'import pandas, sklearn, xgboost' >/dev/null 2>&1; }
+
+ensure_python() {
+  if ! py_ready; then
+    if [ "$(id -u)" != 0 ] && ! sudo -n true 2>/dev/null; then
+      echo "examples/flights needs $PY with pandas, scikit-learn and xgboost, and installing them needs root:" >&2
+      echo "  sudo apt-get install -y $PY_PKGS" >&2
+      exit 1
+    fi
+    log "installing Debian's $PY_PKGS for examples/flights"
+    as_root apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $PY_PKGS >/dev/null
+    py_ready || { echo "$PY still cannot import pandas, sklearn and xgboost after installing $PY_PKGS" >&2; exit 1; }
+  fi
+  log "Python: $PY with pandas, scikit-learn and xgboost"
+  export MLOOP_TEST_PYTHON="$PY"
+}
+
 cleanup() {
   if [ -n "${MINIO_PID:-}" ]; then kill "$MINIO_PID" 2>/dev/null || true; wait "$MINIO_PID" 2>/dev/null || true; fi
   if [ -n "${MINIO_DIR:-}" ]; then rm -rf "$MINIO_DIR" "$MINIO_DIR.log"; fi
@@ -116,6 +143,7 @@ trap cleanup EXIT
 ensure_postgres
 ensure_minio
 ensure_data
+ensure_python
 export MLOOP_TEST_POSTGRES="$PG_URL"
 
 log "go vet"

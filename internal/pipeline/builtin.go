@@ -76,7 +76,8 @@ func defaultBuiltins() map[string]Builtin {
 // outside their inputs, such as the gate on the current champion. The
 // runner adds what CacheKeyExtra returns to the step's cache key (as
 // params named "uses.<key>"), so a new champion makes the gate run again.
-// r is the pipeline run (its ProjectDir locates files named in `with:`).
+// r is the pipeline run (its ProjectDir locates files named in `with:`);
+// inputs are the step's resolved inputs, with their content hashes.
 type CacheKeyer interface {
-	CacheKeyExtra(ctx context.Context, s *Service, r *Run, st *Step) (map[string]string, error)
+	CacheKeyExtra(ctx context.Context, s *Service, r *Run, st *Step, inputs map[string]ResolvedInput) (map[string]string, error)
 }

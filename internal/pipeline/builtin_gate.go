@@ -94,6 +94,10 @@ type GateVerdict struct {
 	// Metrics are the candidate's metrics, which the register step records
 	// on the new model version.
 	Metrics *Metrics `json:"metrics"`
+	// MetricsHash is the content hash of the candidate's metrics input; the
+	// register step records it (tag mloop.gate.metrics_hash) so that a later
+	// gate recognizes the same candidate (see CacheKeyExtra).
+	MetricsHash string `json:"metrics_hash,omitempty"`
 }
 
 // ModelVersionRef names a model version.
@@ -227,7 +231,14 @@ func (GateStep) Check(st *Step) error {
 
 // CacheKeyExtra returns the current champion as {"champion": "NAME/VERSION"}
 // ({"champion": "none"} without one).
-func (GateStep) CacheKeyExtra(ctx context.Context, s *Service, _ *Run, st *Step) (map[string]string, error) {
+//
+// When the champion is the candidate itself — registered from these very
+// metrics (its mloop.gate.metrics_hash tag equals the metrics input's hash)
+// — the key names the champion that candidate was gated against (its
+// mloop.gate.champion tag): the decision that made it champion stands, so
+// re-running an unchanged pipeline is a cache hit instead of gating the
+// champion against itself and registering it again.
+func (GateStep) CacheKeyExtra(ctx context.Context, s *Service, _ *Run, st *Step, inputs map[string]ResolvedInput) (map[string]string, error) {
 	c, err := gateConfigOf(st)
 	if err != nil {
 		return nil, err
@@ -239,7 +250,22 @@ func (GateStep) CacheKeyExtra(ctx context.Context, s *Service, _ *Run, st *Step)
 	if mv == nil {
 		return map[string]string{"champion": "none"}, nil
 	}
+	if h := inputs["metrics"].Hash; h != "" && versionTag(mv, "mloop.gate.metrics_hash") == h {
+		if prev := versionTag(mv, "mloop.gate.champion"); prev != "" {
+			return map[string]string{"champion": prev}, nil
+		}
+	}
 	return map[string]string{"champion": mv.Name + "/" + strconv.FormatInt(mv.Version, 10)}, nil
+}
+
+// versionTag returns the value of a model version's tag, or "".
+func versionTag(mv *registry.ModelVersion, key string) string {
+	for _, t := range mv.Tags {
+		if t.Key == key {
+			return t.Value
+		}
+	}
+	return ""
 }
 
 // findChampion returns the version of model holding alias, or nil and the
@@ -305,7 +331,7 @@ func (GateStep) Run(ctx context.Context, bc *BuiltinContext) error {
 	if err != nil {
 		return fmt.Errorf("step %s: candidate metrics: %w", bc.Step.Name, err)
 	}
-	v := &GateVerdict{Metrics: cand}
+	v := &GateVerdict{Metrics: cand, MetricsHash: in.Hash}
 	var champ *Metrics
 	mv, reason, err := findChampion(ctx, bc.Service.Registry, c.Model, c.ChampionAlias)
 	if err != nil {

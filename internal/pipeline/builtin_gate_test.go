@@ -409,7 +409,7 @@ func TestGateCacheKeyExtra(t *testing.T) {
 		t.Fatal("gate does not implement CacheKeyer")
 	}
 	extra := func() string {
-		m, err := ck.CacheKeyExtra(context.Background(), e.svc, nil, st)
+		m, err := ck.CacheKeyExtra(context.Background(), e.svc, nil, st, nil)
 		if err != nil {
 			t.Fatalf("CacheKeyExtra: %v", err)
 		}

@@ -213,6 +213,14 @@ func (RegisterStep) Run(ctx context.Context, bc *BuiltinContext) error {
 	}
 	if verdict != nil {
 		tags = append(tags, registry.Tag{Key: "mloop.blessed", Value: strconv.FormatBool(verdict.Blessed)})
+		champion := "none"
+		if verdict.Champion != nil {
+			champion = verdict.Champion.String()
+		}
+		tags = append(tags, registry.Tag{Key: "mloop.gate.champion", Value: champion})
+		if verdict.MetricsHash != "" {
+			tags = append(tags, registry.Tag{Key: "mloop.gate.metrics_hash", Value: verdict.MetricsHash})
+		}
 	}
 	for _, k := range sortedKeys(c.Tags) {
 		tags = append(tags, registry.Tag{Key: k, Value: c.Tags[k]})

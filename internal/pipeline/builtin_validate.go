@@ -97,7 +97,7 @@ func (ValidateStep) Check(st *Step) error {
 // CacheKeyExtra returns {"schema": "sha256:…"}, the hash of the stored
 // schema or of the with.schema file's content (so editing the file runs the
 // step again); nothing with a schema input, whose content the runner hashes.
-func (ValidateStep) CacheKeyExtra(ctx context.Context, s *Service, r *Run, st *Step) (map[string]string, error) {
+func (ValidateStep) CacheKeyExtra(ctx context.Context, s *Service, r *Run, st *Step, _ map[string]ResolvedInput) (map[string]string, error) {
 	c, err := validateConfigOf(st)
 	if err != nil {
 		return nil, err

@@ -179,7 +179,7 @@ steps:
 `, "validate")
 	ck := e.svc.Builtins["validate"].(pipeline.CacheKeyer)
 	key := func() string {
-		m, err := ck.CacheKeyExtra(ctx, e.svc, nil, st)
+		m, err := ck.CacheKeyExtra(ctx, e.svc, nil, st, nil)
 		if err != nil {
 			t.Fatalf("CacheKeyExtra: %v", err)
 		}
@@ -215,13 +215,13 @@ steps:
 	run := &pipeline.Run{ProjectDir: dir}
 	ck := e.svc.Builtins["validate"].(pipeline.CacheKeyer)
 	key := func() string {
-		m, err := ck.CacheKeyExtra(ctx, e.svc, run, st)
+		m, err := ck.CacheKeyExtra(ctx, e.svc, run, st, nil)
 		if err != nil {
 			t.Fatalf("CacheKeyExtra: %v", err)
 		}
 		return m["schema"]
 	}
-	if _, err := ck.CacheKeyExtra(ctx, e.svc, run, st); mloop.ErrorCode(err) != mloop.EINVALID {
+	if _, err := ck.CacheKeyExtra(ctx, e.svc, run, st, nil); mloop.ErrorCode(err) != mloop.EINVALID {
 		t.Fatalf("missing with.schema file: got %v, want EINVALID", err)
 	}
 	if err := os.WriteFile(filepath.Join(dir, "schema.yaml"), []byte(flightsSchema), 0o644); err != nil {

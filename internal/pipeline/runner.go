@@ -968,15 +968,6 @@ func (ex *runExec) prepare(ctx context.Context, st *Step) (*stepPrep, error) {
 		if b == nil {
 			return p, mloop.Errorf(mloop.EINVALID, "unknown built-in step %q", st.Uses)
 		}
-		if k, ok := b.(CacheKeyer); ok {
-			extra, err := k.CacheKeyExtra(ctx, s, ex.run, st)
-			if err != nil {
-				return p, fmt.Errorf("built-in %s: %w", st.Uses, err)
-			}
-			for ek, ev := range extra {
-				in.Params["uses."+ek] = ev
-			}
-		}
 	} else {
 		argv, err := substituteAll(st, keyLookup)
 		if err != nil {
@@ -1031,6 +1022,17 @@ func (ex *runExec) prepare(ctx context.Context, st *Step) (*stepPrep, error) {
 			in.Upstream[i.Name] = InputHash{Ref: i.Ref, Hash: rec.Hash}
 		}
 		p.inputs[i.Name] = ri
+	}
+	// Built-ins add what their result depends on besides their inputs,
+	// knowing the inputs' hashes.
+	if k, ok := s.Builtins[st.Uses].(CacheKeyer); ok && st.Uses != "" {
+		extra, err := k.CacheKeyExtra(ctx, s, ex.run, st, p.inputs)
+		if err != nil {
+			return p, fmt.Errorf("built-in %s: %w", st.Uses, err)
+		}
+		for ek, ev := range extra {
+			in.Params["uses."+ek] = ev
+		}
 	}
 	p.input = in
 	p.key = CacheKey(in)
