@@ -46,6 +46,10 @@ Usage:
 Commands:
   server    run the mloop server (MLflow-compatible tracking and model registry API)
   data      versioned datasets: push, list, show, pull, schema, validate, drift
+  pipeline  run pipelines (mloop.yaml) and follow them: run, runs, show, logs, cancel
+  trigger   start pipeline runs on new data, a schedule or events: create, list, pause, …
+  event     post an event that triggers listen to (monitoring alerts, any client)
+  lineage   what produced a dataset version, artifact or model version, and what used it
   version   print the version
 
 Run 'mloop <command> -h' for a command's flags.
@@ -62,6 +66,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runServer(ctx, rest, stdout, stderr)
 	case "data":
 		return runData(ctx, rest, stdout, stderr)
+	case "pipeline":
+		return runPipeline(ctx, rest, stdout, stderr)
+	case "trigger":
+		return runTrigger(ctx, rest, stdout, stderr)
+	case "event":
+		return runEvent(ctx, rest, stdout, stderr)
+	case "lineage":
+		return runLineage(ctx, rest, stdout, stderr)
 	case "version":
 		return runVersion(rest, stdout, stderr)
 	case "-h", "-help", "--help", "help":

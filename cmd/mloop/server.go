@@ -18,6 +18,7 @@ import (
 	"github.com/mloop/mloop/internal/artifact"
 	"github.com/mloop/mloop/internal/dataset"
 	"github.com/mloop/mloop/internal/httpapi"
+	"github.com/mloop/mloop/internal/pipeline"
 	"github.com/mloop/mloop/internal/registry"
 	"github.com/mloop/mloop/internal/sqlstore"
 	"github.com/mloop/mloop/internal/tracking"
@@ -47,6 +48,10 @@ type Config struct {
 	// UI's gateway-proxy endpoint forwards to (MLFLOW_DEPLOYMENTS_TARGET, as
 	// MLflow's server reads it); empty means none.
 	DeploymentsTarget string
+	// WorkDir holds pipeline steps' working files: outputs being written,
+	// logs, materialized dataset versions (MLOOP_WORK_DIR); empty means
+	// DataDir/pipelines.
+	WorkDir string
 	// LogLevel is debug, info, warn or error (MLOOP_LOG_LEVEL).
 	LogLevel string
 	// LogFormat is text or json (MLOOP_LOG_FORMAT).
@@ -83,6 +88,14 @@ func (c Config) artifactsURL() string {
 	return filepath.Join(c.DataDir, "artifacts")
 }
 
+// workDir returns the pipelines' working folder.
+func (c Config) workDir() string {
+	if c.WorkDir != "" {
+		return c.WorkDir
+	}
+	return filepath.Join(c.DataDir, "pipelines")
+}
+
 // Main is the whole server, built by hand from its components. Tests reuse it:
 // set Config (Addr "127.0.0.1:0", a temp DataDir), call Open, use URL, Close.
 type Main struct {
@@ -92,9 +105,14 @@ type Main struct {
 	DB         *sqlstore.DB
 	Artifacts  *artifact.Store
 	HTTPServer *http.Server
+	// Pipelines runs pipelines and triggers (its controllers run from Open
+	// to Close).
+	Pipelines *pipeline.Service
 
 	ln   net.Listener
 	done chan error
+	// stopping is closed when Close begins, to end long-lived answers.
+	stopping chan struct{}
 }
 
 // NewMain returns a Main with the default configuration.
@@ -139,11 +157,17 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	registrySvc.AllowFileURISources = m.Config.AllowFileURISources
 	datasetSvc := dataset.NewService(sqlstore.NewDatasetStore(m.DB), dataset.NewBlobs(m.Artifacts), trackingStore)
 	datasetSvc.Logger = m.Logger
+	m.Pipelines = pipeline.NewService(sqlstore.NewPipelineStore(m.DB), trackingSvc, registrySvc, datasetSvc,
+		m.Artifacts, m.Config.workDir())
+	m.Pipelines.Logger = m.Logger
+	m.stopping = make(chan struct{})
 	api := &httpapi.Server{
 		Tracking:     trackingSvc,
 		LoggedModels: loggedModels,
 		Registry:     registrySvc,
 		Datasets:     datasetSvc,
+		Pipelines:    m.Pipelines,
+		Done:         m.stopping,
 		Artifacts:    m.Artifacts,
 		Ready:        m.DB.Ping,
 		Logger:       m.Logger,
@@ -159,6 +183,15 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}
 	if m.ln, err = net.Listen("tcp", m.Config.Addr); err != nil {
 		return fmt.Errorf("listen on %s: %w (is another server running there? choose another with --addr)", m.Config.Addr, err)
+	}
+	// Steps log to MLflow through this server: it must know its own URL
+	// before the controllers start (connections wait in the listen queue
+	// until Serve below).
+	m.Pipelines.TrackingURI = m.URL()
+	if err = m.Pipelines.Open(ctx); err != nil {
+		m.ln.Close()
+		m.Pipelines = nil
+		return fmt.Errorf("start pipelines: %w", err)
 	}
 	m.done = make(chan error, 1)
 	go func() {
@@ -193,15 +226,26 @@ func (m *Main) Wait(ctx context.Context) error {
 }
 
 // Close stops accepting connections, lets in-flight requests finish (up to
-// Config.ShutdownTimeout), then closes the stores.
+// Config.ShutdownTimeout; followed logs end at once), stops the pipeline
+// controllers, then closes the stores.
 func (m *Main) Close() error {
 	var err error
+	if m.stopping != nil {
+		close(m.stopping)
+		m.stopping = nil
+	}
 	if m.HTTPServer != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
 		defer cancel()
 		if serr := m.HTTPServer.Shutdown(ctx); serr != nil {
 			err = fmt.Errorf("shut down http server: %w", serr)
 		}
+	}
+	if m.Pipelines != nil {
+		if perr := m.Pipelines.Close(); perr != nil {
+			err = errors.Join(err, fmt.Errorf("stop pipelines: %w", perr))
+		}
+		m.Pipelines = nil
 	}
 	return errors.Join(err, m.closeStores())
 }
@@ -275,8 +319,10 @@ const serverUsage = `Usage: mloop server [flags]
 
 Runs the mloop server: the MLflow-compatible tracking and model registry REST
 API (point MLFLOW_TRACKING_URI at it), the proxied artifact API, mloop's
-dataset versions under /api/v1, /healthz and /readyz. Stops gracefully on
-SIGINT or SIGTERM.
+dataset versions, pipeline runs, triggers and lineage under /api/v1, /healthz
+and /readyz, and the controllers that run pipelines and fire triggers. Stops
+gracefully on SIGINT or SIGTERM (running steps are stopped and retried when
+the server starts again).
 
 Flags (each falls back to the environment variable in brackets):
 `
@@ -291,6 +337,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs.StringVar(&cfg.DB, "db", envOr("MLOOP_DB", ""), "metadata database: a SQLite file, or postgres://user@host/db (default DATA/mloop.db) [MLOOP_DB]")
 	fs.StringVar(&cfg.Artifacts, "artifacts", envOr("MLOOP_ARTIFACTS", ""), "artifact store: a folder, or s3://bucket/prefix?endpoint=…&region=… (default DATA/artifacts) [MLOOP_ARTIFACTS]")
 	fs.StringVar(&cfg.DefaultArtifactRoot, "default-artifact-root", envOr("MLOOP_DEFAULT_ARTIFACT_ROOT", cfg.DefaultArtifactRoot), "root URI of new experiments' artifact locations: mlflow-artifacts:/ proxies uploads through this server; file:// or s3:// has clients write there directly [MLOOP_DEFAULT_ARTIFACT_ROOT]")
+	fs.StringVar(&cfg.WorkDir, "work-dir", envOr("MLOOP_WORK_DIR", ""), "folder for pipeline steps' working files and logs (default DATA/pipelines) [MLOOP_WORK_DIR]")
 	fs.StringVar(&cfg.LogLevel, "log-level", envOr("MLOOP_LOG_LEVEL", cfg.LogLevel), "log level: debug (one line per request), info, warn, error [MLOOP_LOG_LEVEL]")
 	fs.StringVar(&cfg.LogFormat, "log-format", envOr("MLOOP_LOG_FORMAT", cfg.LogFormat), "log format: text or json [MLOOP_LOG_FORMAT]")
 	allowFileURIs, err := envBool(registry.AllowFileURISourcesEnv, cfg.AllowFileURISources)

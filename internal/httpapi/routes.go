@@ -8,7 +8,7 @@ var (
 	rootPrefix        = []string{"/"}
 	// ajaxPrefix serves the endpoints MLflow adds for its web UI only.
 	ajaxPrefix = []string{"/ajax-api/2.0/mlflow/"}
-	// apiV1 is mloop's own API (docs/datasets-api.md).
+	// apiV1 is mloop's own API (docs/datasets-api.md, docs/pipelines-api.md).
 	apiV1 = []string{"/api/v1/"}
 )
 
@@ -22,7 +22,7 @@ type route struct {
 
 // routes is the whole HTTP API on one screen. Paths and methods follow
 // MLflow's service.proto, model_registry.proto and mlflow_artifacts.proto;
-// /api/v1 is mloop's own (docs/datasets-api.md).
+// /api/v1 is mloop's own (docs/datasets-api.md, docs/pipelines-api.md).
 func (s *Server) routes() []route {
 	return []route{
 		{"GET", rootPrefix, "healthz", s.healthz},
@@ -133,5 +133,22 @@ func (s *Server) routes() []route {
 		{"GET", apiV1, "datasets/{name}/versions/{ref}/runs", s.datasetVersionRuns},
 		{"PUT", apiV1, "datasets/{name}/schema", s.putDatasetSchema},
 		{"GET", apiV1, "datasets/{name}/schema", s.getDatasetSchema},
+
+		// mloop: pipeline runs, triggers, events and lineage (docs/pipelines-api.md).
+		{"POST", apiV1, "pipeline-runs", s.submitPipelineRun},
+		{"GET", apiV1, "pipeline-runs", s.listPipelineRuns},
+		{"GET", apiV1, "pipeline-runs/{id}", s.getPipelineRun},
+		{"POST", apiV1, "pipeline-runs/{id}/cancel", s.cancelPipelineRun},
+		{"GET", apiV1, "pipeline-runs/{id}/logs", s.pipelineRunLogs},
+		{"POST", apiV1, "triggers", s.createTrigger},
+		{"GET", apiV1, "triggers", s.listTriggers},
+		{"GET", apiV1, "triggers/{name}", s.getTrigger},
+		{"DELETE", apiV1, "triggers/{name}", s.deleteTrigger},
+		{"POST", apiV1, "triggers/{name}/pause", s.pauseTrigger},
+		{"POST", apiV1, "triggers/{name}/resume", s.resumeTrigger},
+		{"POST", apiV1, "triggers/{name}/fire", s.fireTrigger},
+		{"GET", apiV1, "triggers/{name}/events", s.triggerEvents},
+		{"POST", apiV1, "events", s.postEvent},
+		{"GET", apiV1, "lineage", s.lineage},
 	}
 }

@@ -1,8 +1,9 @@
 // Package httpapi is mloop's HTTP surface: one route table (routes.go) for the
 // MLflow REST API (under /api/2.0/mlflow/ and /ajax-api/2.0/mlflow/), MLflow's
 // proxied artifact API (/api/2.0/mlflow-artifacts/), health endpoints and
-// mloop's own /api/v1 (dataset versions and their blobs;
-// docs/datasets-api.md). Handlers only decode, call a domain service and
+// mloop's own /api/v1 (dataset versions and their blobs,
+// docs/datasets-api.md; pipeline runs, triggers, events and lineage,
+// docs/pipelines-api.md). Handlers only decode, call a domain service and
 // encode: business rules live in the domain packages.
 //
 // Errors travel as *mloop.Error and are mapped once, in writeError, to an HTTP
@@ -20,6 +21,7 @@ import (
 	"github.com/mloop/mloop"
 	"github.com/mloop/mloop/internal/artifact"
 	"github.com/mloop/mloop/internal/dataset"
+	"github.com/mloop/mloop/internal/pipeline"
 	"github.com/mloop/mloop/internal/registry"
 	"github.com/mloop/mloop/internal/tracking"
 )
@@ -38,6 +40,14 @@ type Server struct {
 	// Datasets serves mloop's dataset versions and blobs under /api/v1;
 	// when nil those endpoints answer NOT_IMPLEMENTED.
 	Datasets *dataset.Service
+	// Pipelines serves pipeline runs, their logs, triggers, events and
+	// lineage under /api/v1; when nil those endpoints answer
+	// NOT_IMPLEMENTED.
+	Pipelines *pipeline.Service
+	// Done, when closed, ends long-lived answers (followed pipeline logs)
+	// so that a graceful shutdown need not wait for them; nil never ends
+	// them early.
+	Done <-chan struct{}
 	// Ready reports whether the server can serve (database reachable); /readyz calls it.
 	Ready func(ctx context.Context) error
 	// Logger defaults to slog.Default(). Each request is logged at debug level.

@@ -1255,12 +1255,29 @@ func (ex *runExec) localize(ctx context.Context, p *stepPrep) error {
 type syncWriter struct {
 	mu sync.Mutex
 	f  *os.File
+	// midLine is set when the last byte written was not a newline.
+	midLine bool
 }
 
 func (w *syncWriter) Write(b []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.f.Write(b)
+	n, err := w.f.Write(b)
+	if n > 0 {
+		w.midLine = b[n-1] != '\n'
+	}
+	return n, err
+}
+
+// endLine writes a newline when the output so far does not end with one, so
+// that what the runner adds to the log starts on its own line.
+func (w *syncWriter) endLine() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.midLine {
+		w.f.Write([]byte{'\n'})
+		w.midLine = false
+	}
 }
 
 // attempt makes one attempt of a step.
@@ -1438,6 +1455,7 @@ func (ex *runExec) runCommand(ctx context.Context, p *stepPrep, taskID string, o
 	}
 	res, werr := ex.wait(ctx, h)
 	code := res.ExitCode
+	log.endLine()
 	fmt.Fprintf(log, "--- attempt ended: %s after %s\n", res.String(), res.Finished.Sub(res.Started).Round(time.Millisecond))
 	if werr != nil {
 		return attemptResult{interrupted: true, exit: &code}

@@ -23,7 +23,8 @@ type SubmitRequest struct {
 	// SpecFile is the absolute path of the spec file and ProjectDir the
 	// absolute project folder its relative paths are relative to.
 	SpecFile, ProjectDir string
-	// Spec is the text of the spec file.
+	// Spec is the text of the spec file; empty means the file's text now
+	// (ReadSpecFile).
 	Spec string
 	// Params are parameter overrides.
 	Params map[string]string
@@ -43,6 +44,13 @@ type SubmitRequest struct {
 func (s *Service) NewRun(ctx context.Context, req SubmitRequest) (*Run, error) {
 	if !filepath.IsAbs(req.SpecFile) || !filepath.IsAbs(req.ProjectDir) {
 		return nil, mloop.Errorf(mloop.EINVALID, "spec file %q and project folder %q must be absolute paths", req.SpecFile, req.ProjectDir)
+	}
+	if req.Spec == "" {
+		text, err := ReadSpecFile(req.SpecFile)
+		if err != nil {
+			return nil, err
+		}
+		req.Spec = text
 	}
 	spec, plan, err := loadPlan(req.SpecFile, req.Spec, req.Params)
 	if err != nil {

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path"
 	"regexp"
@@ -16,6 +17,7 @@ import (
 	"github.com/goccy/go-yaml/parser"
 	"github.com/goccy/go-yaml/token"
 
+	"github.com/mloop/mloop"
 	"github.com/mloop/mloop/internal/dataset"
 )
 
@@ -200,13 +202,40 @@ func (st *Step) Input(name string) *Input {
 	return nil
 }
 
-// LoadSpec reads and parses the spec file at path.
+// MaxSpecSize bounds the size of a spec file.
+const MaxSpecSize = 4 << 20
+
+// ReadSpecFile returns the text of the spec file at path: a regular file of
+// at most MaxSpecSize bytes. A missing, unreadable or oversized file is
+// EINVALID (ETOOLARGE) with the path.
+func ReadSpecFile(path string) (string, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return "", mloop.Errorf(mloop.EINVALID, "there is no pipeline spec %s (give the path of an mloop.yaml on the server's machine)", path)
+	} else if err != nil {
+		return "", mloop.Errorf(mloop.EINVALID, "cannot read the pipeline spec %s: %v", path, err)
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return "", mloop.Errorf(mloop.EINVALID, "the pipeline spec %s is not a regular file", path)
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxSpecSize+1))
+	if err != nil {
+		return "", mloop.Errorf(mloop.EINVALID, "cannot read the pipeline spec %s: %v", path, err)
+	}
+	if len(data) > MaxSpecSize {
+		return "", mloop.Errorf(mloop.ETOOLARGE, "the pipeline spec %s exceeds the limit of %d bytes", path, MaxSpecSize)
+	}
+	return string(data), nil
+}
+
+// LoadSpec reads (ReadSpecFile) and parses the spec file at path.
 func LoadSpec(path string) (*Spec, error) {
-	data, err := os.ReadFile(path)
+	text, err := ReadSpecFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("load pipeline spec: %w", err)
 	}
-	return ParseSpec(path, data)
+	return ParseSpec(path, []byte(text))
 }
 
 // WithParams returns a copy of the spec whose parameter defaults are replaced
