@@ -1,6 +1,7 @@
 // Package client is a Go client for mloop's own HTTP API, /api/v1: dataset
-// blobs and versions today, the rest of the loop as it grows. Every mloop
-// command other than `mloop server` talks to the server through it.
+// blobs and versions (docs/datasets-api.md), and pipeline runs, their logs,
+// triggers, events and lineage (docs/pipelines-api.md). Every mloop command
+// other than `mloop server` talks to the server through it.
 //
 // Errors the server answers come back as *mloop.Error with the kind the
 // server meant (ENOTFOUND for RESOURCE_DOES_NOT_EXIST, and so on), so callers
