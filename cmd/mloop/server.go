@@ -96,6 +96,20 @@ func (c Config) workDir() string {
 	return filepath.Join(c.DataDir, "pipelines")
 }
 
+// privateDirs returns the local folders the server writes to: its data
+// folder, the SQLite file's folder and a local artifact store, which a
+// project folder may contain (pipeline steps' writes there are not theirs).
+func (c Config) privateDirs() []string {
+	dirs := []string{c.DataDir}
+	if db := c.dbDSN(); !strings.Contains(db, "://") {
+		dirs = append(dirs, filepath.Dir(db))
+	}
+	if p, local := artifact.LocalPath(c.artifactsURL()); local {
+		dirs = append(dirs, p)
+	}
+	return dirs
+}
+
 // Main is the whole server, built by hand from its components. Tests reuse it:
 // set Config (Addr "127.0.0.1:0", a temp DataDir), call Open, use URL, Close.
 type Main struct {
@@ -160,6 +174,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	m.Pipelines = pipeline.NewService(sqlstore.NewPipelineStore(m.DB), trackingSvc, registrySvc, datasetSvc,
 		m.Artifacts, m.Config.workDir())
 	m.Pipelines.Logger = m.Logger
+	m.Pipelines.PrivateDirs = m.Config.privateDirs()
 	m.stopping = make(chan struct{})
 	api := &httpapi.Server{
 		Tracking:     trackingSvc,

@@ -43,6 +43,10 @@ type CacheInput struct {
 	Upstream map[string]InputHash `json:"upstream,omitempty"`
 	// Image is the container image, if any.
 	Image string `json:"image,omitempty"`
+	// Outputs describes the declared outputs, name → "path type flavor":
+	// a result recorded under other declarations (say, an output that was
+	// a plain file and is now a metrics file) is not reused.
+	Outputs map[string]string `json:"outputs,omitempty"`
 }
 
 // InputHash is the content hash of one input. Only Hash enters the cache
@@ -62,7 +66,8 @@ type InputHash struct {
 //	"code", n, (name, hash) × n sorted by name,
 //	"data", n, (name, hash) × n sorted by name,
 //	"upstream", n, (name, hash) × n sorted by name,
-//	"image", image
+//	"image", image,
+//	and, when there are any, "outputs", n, (name, description) × n sorted by name
 //
 // where counts n are uvarints. Length prefixes make the encoding
 // unambiguous; the Ref of an input does not enter the key, so a dataset
@@ -105,12 +110,16 @@ func CacheKey(in CacheInput) string {
 	pairs("upstream", hashes(in.Upstream))
 	str("image")
 	str(in.Image)
+	if len(in.Outputs) > 0 {
+		pairs("outputs", in.Outputs)
+	}
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }
 
 // ExplainDiff lists, one human line each, what differs between the inputs of
 // a recorded result (old) and of the step now (new), in a fixed order:
-// engine, command, params, env, code, data, upstream inputs, image. It
+// engine, command, params, env, code, data, upstream inputs, image,
+// outputs. It
 // returns nil when nothing that enters the cache key differs.
 func ExplainDiff(old, new CacheInput) []string {
 	var out []string
@@ -135,6 +144,7 @@ func ExplainDiff(old, new CacheInput) []string {
 	if old.Image != new.Image {
 		out = append(out, fmt.Sprintf("image: %s → %s", orNone(old.Image), orNone(new.Image)))
 	}
+	out = append(out, diffMap("output", old.Outputs, new.Outputs, func(v string) string { return v })...)
 	return out
 }
 
@@ -409,6 +419,15 @@ func HashTree(ctx context.Context, path string, memo *HashMemo) (string, error) 
 		}
 		if fi.Mode().IsRegular() {
 			return memo.fileHash(ctx, path, fi)
+		}
+		if fi.IsDir() {
+			// Walk the folder itself: WalkDir does not follow a link at
+			// its root and would hash only the link's text.
+			target, err := filepath.EvalSymlinks(path)
+			if err != nil {
+				return "", fmt.Errorf("hash tree: %w", err)
+			}
+			return HashTree(ctx, target, memo)
 		}
 	}
 	if !fi.IsDir() {

@@ -42,6 +42,7 @@ func TestCacheKeyChangesWithEachField(t *testing.T) {
 		"data":      func(c *CacheInput) { c.Data["data"] = InputHash{Ref: "data://flights@latest", Hash: "sha256:4"} },
 		"upstream":  func(c *CacheInput) { c.Upstream["report"] = InputHash{Hash: "sha256:5"} },
 		"image":     func(c *CacheInput) { c.Image = "python:3.12" },
+		"outputs":   func(c *CacheInput) { c.Outputs = map[string]string{"metrics": "metrics.json metrics"} },
 		"moved kv":  func(c *CacheInput) { c.Params = map[string]string{"lr": "0.1d", "epth": "6"} },
 		"env→param": func(c *CacheInput) { c.Params["OMP_NUM_THREADS"] = "2"; delete(c.Env, "OMP_NUM_THREADS") },
 	}
@@ -218,5 +219,48 @@ func TestLoadHashMemoMissing(t *testing.T) {
 	m, err := LoadHashMemo(filepath.Join(t.TempDir(), "none.json"))
 	if err != nil || m.Len() != 0 {
 		t.Errorf("missing memo: got %v, %d entries; want empty", err, m.Len())
+	}
+}
+
+func TestExplainDiffOutputs(t *testing.T) {
+	old, new := baseInput(), baseInput()
+	old.Outputs = map[string]string{"metrics": "metrics.json file"}
+	new.Outputs = map[string]string{"metrics": "metrics.json metrics"}
+	got := ExplainDiff(old, new)
+	if want := []string{"output metrics: metrics.json file → metrics.json metrics"}; !slices.Equal(got, want) {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}
+
+func TestHashTreeFollowsLinkedFolder(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "src")
+	if err := os.MkdirAll(src, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, "train.py"), []byte("print(1)\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	link := filepath.Join(dir, "code")
+	if err := os.Symlink(src, link); err != nil {
+		t.Skip("no symbolic links here:", err)
+	}
+	ctx := context.Background()
+	h1, err := HashTree(ctx, link, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	direct, err := HashTree(ctx, src, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h1 != direct {
+		t.Fatalf("linked folder: got %s, want the folder's own hash %s", h1, direct)
+	}
+	if err := os.WriteFile(filepath.Join(src, "train.py"), []byte("print(2)\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if h2, err := HashTree(ctx, link, nil); err != nil || h2 == h1 {
+		t.Fatalf("after editing a file behind the link: got %s, %v; want a new hash (was %s)", h2, err, h1)
 	}
 }

@@ -183,7 +183,7 @@ func (h *LocalHandle) ID() string { return h.id }
 func (h *LocalHandle) PID() int { return h.pid }
 
 func (h *LocalHandle) start(path string, t Task) error {
-	cmd := &exec.Cmd{Path: path, Args: t.Argv, Dir: t.Dir, Env: envList(t.Env)}
+	cmd := &exec.Cmd{Path: path, Args: t.Argv, Dir: t.Dir, Env: append(envList(t.Env), taskIDEnv+"="+t.ID)}
 	if err := setGroup(cmd); err != nil {
 		return err
 	}
@@ -430,6 +430,34 @@ func executable(p string) error {
 // between and an unrelated group took the id: recovery happens at server
 // start, which keeps that window small.
 func (e *LocalExecutor) KillOrphan(handle string) error {
+	return e.KillTask("", handle)
+}
+
+// taskIDEnv is the environment variable the local executor adds to every
+// task: the task's ID, by which KillTask finds its processes after a crash.
+const taskIDEnv = "MLOOP_TASK_ID"
+
+// KillTask kills what is left of a task started by an earlier process of
+// the server. Where the system lists processes' environments (Linux /proc),
+// it kills the process groups of every process whose environment holds
+// MLOOP_TASK_ID=taskID — which finds the task even when the server died
+// before recording its handle, and never kills an unrelated group that
+// reused the id. Elsewhere, or without a taskID, it kills the recorded
+// handle's group as KillOrphan does.
+func (e *LocalExecutor) KillTask(taskID, handle string) error {
+	if taskID != "" {
+		if groups, ok := taskGroups(taskID); ok {
+			for _, g := range groups {
+				if err := killOrphanGroup(g); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}
+	if handle == "" {
+		return nil
+	}
 	pgid, err := strconv.Atoi(handle)
 	if err != nil || pgid <= 1 {
 		return mloop.Errorf(mloop.EINVALID, "kill leftover task: invalid process group handle %q", handle)

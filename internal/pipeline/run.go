@@ -193,9 +193,11 @@ type RunFilter struct {
 	Trigger  string
 	Statuses []RunStatus
 	// MaxResults bounds the page (default 100, at most 1000); PageToken
-	// continues an earlier listing. Runs come newest first.
-	MaxResults int
-	PageToken  string
+	// continues an earlier listing. Runs come newest first, or oldest first
+	// with OldestFirst (how the runner takes queued runs).
+	MaxResults  int
+	PageToken   string
+	OldestFirst bool
 }
 
 // RunUpdate changes a run; nil fields are left alone.
@@ -237,8 +239,9 @@ type RunStore interface {
 	CreateRun(ctx context.Context, r *Run) error
 	// GetRun returns a run with its steps; ENOTFOUND when there is none.
 	GetRun(ctx context.Context, id string) (*Run, error)
-	// ListRuns returns runs newest first, without their Spec text but with
-	// their steps, and a token for the next page ("" at the end).
+	// ListRuns returns runs newest first (oldest first with
+	// RunFilter.OldestFirst), without their Spec text but with their steps,
+	// and a token for the next page ("" at the end).
 	ListRuns(ctx context.Context, f RunFilter) ([]*Run, string, error)
 	// ClaimRun moves a Queued run to Running for owner, setting StartedAt,
 	// and reports whether this call did it (false when another claimed it
@@ -286,7 +289,8 @@ func (n Node) String() string { return string(n.Kind) + ":" + n.ID }
 type Edge struct {
 	From Node `json:"from"`
 	To   Node `json:"to"`
-	// Relation names the link: "input", "output", "registered", "step".
+	// Relation names the link: "input", "output", "registered", "step",
+	// or "reused" from a cached step run to the outputs it reused.
 	Relation string `json:"relation"`
 	// Name is the input or output name in the spec, when there is one.
 	Name string `json:"name,omitempty"`

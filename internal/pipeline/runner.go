@@ -27,6 +27,9 @@ const (
 // cause (the service's Close) means the server is shutting down.
 var errRunCanceled = errors.New("pipeline run canceled")
 
+// finishAttempts bounds the writes of a run's final status.
+const finishAttempts = 10
+
 // runnerState is the runner's in-memory state inside Service.
 type runnerState struct {
 	mu sync.Mutex
@@ -204,6 +207,13 @@ func (s *Service) Open(ctx context.Context) error {
 	if s.WorkDir == "" {
 		return mloop.Errorf(mloop.EINVALID, "pipeline service: no work folder is set")
 	}
+	// Steps run in their project folder: every path given to them must be
+	// absolute.
+	abs, err := filepath.Abs(s.WorkDir)
+	if err != nil {
+		return fmt.Errorf("pipeline service: work folder: %w", err)
+	}
+	s.WorkDir = abs
 	if err := os.MkdirAll(s.WorkDir, 0o755); err != nil {
 		return fmt.Errorf("pipeline service: create work folder: %w", err)
 	}
@@ -229,6 +239,17 @@ func (s *Service) Open(ctx context.Context) error {
 	go s.loop(loopCtx)
 	s.startTriggerController(ctx)
 	return nil
+}
+
+// privateDirs returns WorkDir and PrivateDirs as absolute, clean paths.
+func (s *Service) privateDirs() []string {
+	dirs := []string{filepath.Clean(s.WorkDir)}
+	for _, d := range s.PrivateDirs {
+		if abs, err := filepath.Abs(d); err == nil {
+			dirs = append(dirs, abs)
+		}
+	}
+	return dirs
 }
 
 // Close stops the runner loop and the runs this process executes: their
@@ -259,6 +280,13 @@ func (s *Service) saveMemo() error {
 	if s.WorkDir == "" {
 		return nil
 	}
+	// Steps run in their project folder: every path given to them must be
+	// absolute.
+	abs, err := filepath.Abs(s.WorkDir)
+	if err != nil {
+		return fmt.Errorf("pipeline service: work folder: %w", err)
+	}
+	s.WorkDir = abs
 	if err := os.MkdirAll(s.WorkDir, 0o755); err != nil {
 		return fmt.Errorf("save hash memo: %w", err)
 	}
@@ -300,12 +328,17 @@ func (s *Service) claimQueued(ctx context.Context) error {
 	if free <= 0 {
 		return nil
 	}
-	runs, _, err := s.Store.ListRuns(ctx, RunFilter{Statuses: []RunStatus{RunQueued}, MaxResults: 1000})
+	// The oldest queued runs first; a few more than there is room for, in
+	// case another controller claims some of them meanwhile.
+	runs, _, err := s.Store.ListRuns(ctx, RunFilter{Statuses: []RunStatus{RunQueued}, MaxResults: 2 * free, OldestFirst: true})
 	if err != nil {
 		return err
 	}
-	for i := len(runs) - 1; i >= 0 && free > 0; i-- { // oldest first
-		ok, err := s.Store.ClaimRun(ctx, runs[i].ID, s.owner(), s.now().UTC())
+	for _, r := range runs {
+		if free == 0 {
+			break
+		}
+		ok, err := s.Store.ClaimRun(ctx, r.ID, s.owner(), s.now().UTC())
 		if err != nil {
 			return err
 		}
@@ -313,7 +346,7 @@ func (s *Service) claimQueued(ctx context.Context) error {
 			continue
 		}
 		free--
-		s.startRun(ctx, runs[i].ID, nil)
+		s.startRun(ctx, r.ID, nil)
 	}
 	return nil
 }
@@ -339,9 +372,10 @@ func (s *Service) startRun(loopCtx context.Context, id string, attached map[stri
 }
 
 // orphanKiller is implemented by executors that can kill what is left of a
-// task started by an earlier process, given its recorded handle.
+// task started by an earlier process, given its task ID and recorded handle
+// (which may be empty when the process died before recording it).
 type orphanKiller interface {
-	KillOrphan(handle string) error
+	KillTask(taskID, handle string) error
 }
 
 // recoverRuns takes over the runs left Running by an earlier process.
@@ -393,9 +427,9 @@ func (s *Service) recoverSteps(ctx context.Context, r *Run) (map[string]Handle, 
 				continue
 			}
 		}
-		if sr.Handle != "" {
+		if sr.TaskID != "" || sr.Handle != "" {
 			if k, ok := s.Executor.(orphanKiller); ok {
-				if err := k.KillOrphan(sr.Handle); err != nil {
+				if err := k.KillTask(sr.TaskID, sr.Handle); err != nil {
 					s.logger().Warn("kill leftover process group of an interrupted step", "run", r.ID, "step", sr.Name, "handle", sr.Handle, "err", err)
 				}
 			}
@@ -704,9 +738,25 @@ func (ex *runExec) finish(ctx context.Context, status RunStatus, msg string) {
 	if msg != "" {
 		u.Error = &msg
 	}
-	if err := s.Store.UpdateRun(ctx, r.ID, u); err != nil {
-		s.logger().Error("end pipeline run", "run", r.ID, "err", err)
-		return
+	// The final status must be written: a run left Running would hold its
+	// trigger's concurrency slot until the next restart (which resumes it).
+	// A passing database error gets retries (about 25 s in all).
+	delay := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := s.Store.UpdateRun(ctx, r.ID, u)
+		if err == nil {
+			break
+		}
+		if attempt == finishAttempts || ctx.Err() != nil {
+			s.logger().Error("end pipeline run; it stays running until the next start", "run", r.ID, "err", err)
+			return
+		}
+		s.logger().Warn("end pipeline run; retrying", "run", r.ID, "err", err, "retry_in", delay)
+		select {
+		case <-ctx.Done():
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 5*time.Second)
 	}
 	r.Status = status
 	s.logger().Info("pipeline run ended", "run", r.ID, "pipeline", r.Pipeline, "status", status, "error", msg)
@@ -958,6 +1008,12 @@ func (ex *runExec) prepare(ctx context.Context, st *Step) (*stepPrep, error) {
 	for k, v := range p.params {
 		in.Params[k] = v
 	}
+	for _, o := range st.Outputs {
+		if in.Outputs == nil {
+			in.Outputs = map[string]string{}
+		}
+		in.Outputs[o.Name] = strings.TrimSpace(o.Path + " " + o.Type + " " + o.Flavor)
+	}
 	if st.Uses != "" {
 		with, err := json.Marshal(st.With)
 		if err != nil {
@@ -1190,6 +1246,17 @@ func (ex *runExec) cacheHit(ctx context.Context, p *stepPrep, e *CacheEntry) {
 	if err := s.logBatch(ctx, p.mlRunID, metricList(metrics, now), nil, nil); err != nil {
 		s.logger().Warn("copy cached metrics", "run", ex.run.ID, "step", st.Name, "err", err)
 	}
+	// The cached step run reuses the outputs of the run that produced them:
+	// "reused" edges keep walks from its inputs going to what used them,
+	// while "output" edges still name the one producer.
+	var edges []Edge
+	for _, name := range sortedKeys(e.Outputs) {
+		edges = append(edges, Edge{From: Node{Kind: NodeStepRun, ID: p.mlRunID}, To: Node{Kind: NodeArtifact, ID: e.Outputs[name].URI},
+			Relation: "reused", Name: name, CreatedAt: now})
+	}
+	if err := s.Store.AddEdges(ctx, edges); err != nil {
+		s.logger().Warn("record cached step lineage", "run", ex.run.ID, "step", st.Name, "err", err)
+	}
 	empty := ""
 	ex.updateStep(st.Name, StepUpdate{Status: &status, CacheKey: &p.key, CachedFrom: &e.RunID, Explain: explain,
 		Outputs: e.Outputs, Metrics: metrics, Error: &empty, StartedAt: &now, FinishedAt: &now})
@@ -1345,10 +1412,22 @@ func (ex *runExec) runBuiltin(ctx context.Context, p *stepPrep, outputs map[stri
 	ex.mu.Unlock()
 	bc := &BuiltinContext{Service: ex.s, Run: &runCopy, Step: st, StepRun: &sr, Inputs: p.inputs, Outputs: outputs,
 		Log: log, Metrics: map[string]float64{}, Tags: map[string]string{}}
-	err := b.Run(ctx, bc)
+	bctx := ctx
+	if st.Timeout > 0 {
+		var cancel context.CancelFunc
+		bctx, cancel = context.WithTimeout(ctx, st.Timeout)
+		defer cancel()
+	}
+	err := b.Run(bctx, bc)
 	zero := 0
 	if ctx.Err() != nil {
 		return attemptResult{interrupted: true}
+	}
+	if bctx.Err() != nil {
+		one := 1
+		msg := fmt.Sprintf("timed out after %s", st.Timeout)
+		fmt.Fprintf(log, "mloop: %s\n", msg)
+		return attemptResult{msg: msg, exit: &one}
 	}
 	if err != nil {
 		one := 1
@@ -1435,7 +1514,7 @@ func (ex *runExec) runCommand(ctx context.Context, p *stepPrep, taskID string, o
 		}
 	}
 	defer leave()
-	skip := []string{filepath.Clean(s.WorkDir)}
+	skip := s.privateDirs()
 	before, err := snapshotProject(r.ProjectDir, skip)
 	if err != nil {
 		return attemptResult{msg: err.Error()}

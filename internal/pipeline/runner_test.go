@@ -526,3 +526,31 @@ func TestRunner_SubmitErrors(t *testing.T) {
 		t.Errorf("missing dataset: got %v", err)
 	}
 }
+
+// A step that writes into its dataset input (read-only, but root may) does
+// not change the version for later steps: the copy is checked and made again.
+func TestRunnerDatasetInputStaysIntact(t *testing.T) {
+	e := mustEnv(t)
+	e.open(t)
+	e.pushDataset(t, "flights", "a,b\n1,2\n")
+	const spec = `name: ds
+steps:
+  prep:
+    run: 'cat ${{ inputs.rows }}/part.csv > ${{ outputs.out }}; chmod u+w ${{ inputs.rows }}/part.csv 2>/dev/null; echo "9,9" >> ${{ inputs.rows }}/part.csv || true'
+    inputs:
+      rows: data://flights@latest
+      code: prep.txt
+    outputs:
+      out: out.csv
+`
+	for i, v := range []string{"v1", "v2"} {
+		e.write(t, "prep.txt", v) // a new code input: the step runs again
+		r := e.waitDone(t, e.submit(t, spec, nil).ID)
+		if r.Status != pipeline.RunSucceeded {
+			t.Fatalf("run %d: %s %s", i+1, r.Status, r.Error)
+		}
+		if got := e.readArtifact(t, r.Step("prep").Outputs["out"].URI); got != "a,b\n1,2\n" {
+			t.Fatalf("run %d read %q from its dataset input, want the version's bytes", i+1, got)
+		}
+	}
+}

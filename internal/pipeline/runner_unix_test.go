@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -65,7 +66,12 @@ steps:
 		t.Fatal(err)
 	}
 
+	// The orphan carries the task's ID, as the local executor's processes
+	// do. On Linux the server died before recording the handle: recovery
+	// finds the process by its ID alone.
+	taskID := r.ID + "/second/1"
 	orphan := exec.Command("sleep", "60")
+	orphan.Env = append(os.Environ(), "MLOOP_TASK_ID="+taskID)
 	orphan.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := orphan.Start(); err != nil {
 		t.Fatal(err)
@@ -74,7 +80,10 @@ steps:
 	go func() { exited <- orphan.Wait() }()
 	t.Cleanup(func() { orphan.Process.Kill() })
 	running, attempt := pipeline.StepRunning, 1
-	handle, taskID, executor := strconv.Itoa(orphan.Process.Pid), r.ID+"/second/1", "local"
+	handle, executor := strconv.Itoa(orphan.Process.Pid), "local"
+	if runtime.GOOS == "linux" {
+		handle = ""
+	}
 	if err := e.store.UpdateStep(ctx, r.ID, "second", pipeline.StepUpdate{Status: &running, Attempt: &attempt,
 		TaskID: &taskID, Handle: &handle, Executor: &executor}); err != nil {
 		t.Fatal(err)

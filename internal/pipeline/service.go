@@ -74,6 +74,10 @@ type Service struct {
 	// WorkDir holds step working files: outputs being written, logs, the
 	// materialized dataset versions and the hash memo.
 	WorkDir string
+	// PrivateDirs are folders of the server's own (its data folder, a local
+	// artifact store) that may lie inside a project: writes there are not
+	// counted as a step writing outside its outputs. WorkDir always is one.
+	PrivateDirs []string
 	// TrackingURI is given to steps as MLFLOW_TRACKING_URI (the server's
 	// own URL, set once it listens).
 	TrackingURI string

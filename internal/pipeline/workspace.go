@@ -54,7 +54,16 @@ func (s *Service) materializeDataset(ctx context.Context, v *dataset.Version) (s
 	unlock := s.rs.lockKey("dataset:" + hx)
 	defer unlock()
 	if fi, err := os.Stat(dir); err == nil && fi.IsDir() {
-		return dir, nil
+		problem := checkMaterialized(dir, v)
+		if problem == "" {
+			return dir, nil
+		}
+		// A step wrote into its (read-only) input, or something else did:
+		// never hand the changed bytes to another step as this version.
+		s.logger().Warn("materialized dataset version was modified; copying it again", "version", v.Ref(), "problem", problem)
+		if err := removeReadOnly(dir); err != nil {
+			return "", fmt.Errorf("materialize %s: remove the modified copy: %w", v.Ref(), err)
+		}
 	}
 	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
 		return "", fmt.Errorf("materialize %s: %w", v.Ref(), err)
@@ -73,10 +82,100 @@ func (s *Service) materializeDataset(ctx context.Context, v *dataset.Version) (s
 			return "", fmt.Errorf("materialize %s: %w", v.Ref(), err)
 		}
 	}
+	if err := freeze(tmp, v.CreatedAt); err != nil {
+		return "", fmt.Errorf("materialize %s: %w", v.Ref(), err)
+	}
 	if err := os.Rename(tmp, dir); err != nil {
+		removeReadOnly(tmp)
 		return "", fmt.Errorf("materialize %s: %w", v.Ref(), err)
 	}
 	return dir, nil
+}
+
+// freeze makes the files under root read-only with the modification time
+// mtime, and its folders read-only, so that a step cannot change a
+// materialized dataset by mistake and checkMaterialized notices one that
+// was changed anyway (root ignores permissions).
+func freeze(root string, mtime time.Time) error {
+	var dirs []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		switch {
+		case err != nil:
+			return err
+		case d.IsDir():
+			dirs = append(dirs, p)
+			return nil
+		}
+		if err := os.Chtimes(p, mtime, mtime); err != nil {
+			return err
+		}
+		return os.Chmod(p, 0o444)
+	})
+	if err != nil {
+		return err
+	}
+	for i := len(dirs) - 1; i >= 0; i-- {
+		if err := os.Chmod(dirs[i], 0o555); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkMaterialized returns "" when the folder dir holds exactly the files
+// of v, each with its size and the modification time freeze gave it, and
+// otherwise what differs.
+func checkMaterialized(dir string, v *dataset.Version) string {
+	want := make(map[string]int64, len(v.Files))
+	for _, f := range v.Files {
+		want[filepath.FromSlash(f.Path)] = f.Size
+	}
+	problem := ""
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		size, ok := want[rel]
+		if !ok {
+			problem = "unexpected file " + rel
+			return fs.SkipAll
+		}
+		delete(want, rel)
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if !fi.Mode().IsRegular() || fi.Size() != size || !fi.ModTime().Equal(v.CreatedAt) {
+			problem = "file " + rel + " changed"
+			return fs.SkipAll
+		}
+		return nil
+	})
+	switch {
+	case err != nil:
+		return err.Error()
+	case problem != "":
+		return problem
+	}
+	for rel := range want {
+		return "file " + rel + " missing"
+	}
+	return ""
+}
+
+// removeReadOnly removes a tree that freeze made read-only.
+func removeReadOnly(root string) error {
+	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			os.Chmod(p, 0o755)
+		}
+		return nil
+	})
+	return os.RemoveAll(root)
 }
 
 // copyBlob writes one file of a dataset version to dst, checking its hash.

@@ -382,7 +382,8 @@ func parseRunPageToken(tok string) (created int64, id string, err error) {
 	return created, id, nil
 }
 
-// ListRuns returns runs newest first (by creation time, then id), without
+// ListRuns returns runs newest first (oldest first with f.OldestFirst; by
+// creation time, then id), without
 // their Spec text but with their steps, and a token for the next page (""
 // at the end). MaxResults defaults to 100 and is capped at 1000; a page
 // token that ListRuns did not return is EINVALID.
@@ -408,19 +409,23 @@ func (s *PipelineStore) ListRuns(ctx context.Context, f pipeline.RunFilter) ([]*
 			args = append(args, string(st))
 		}
 	}
+	cmp, order := "<", "DESC"
+	if f.OldestFirst {
+		cmp, order = ">", "ASC"
+	}
 	if f.PageToken != "" {
 		created, id, err := parseRunPageToken(f.PageToken)
 		if err != nil {
 			return nil, "", err
 		}
-		where = append(where, "(created_at < ? OR (created_at = ? AND id < ?))")
+		where = append(where, "(created_at "+cmp+" ? OR (created_at = ? AND id "+cmp+" ?))")
 		args = append(args, created, created, id)
 	}
 	q := `SELECT ` + pipelineRunColumns + ` FROM pipeline_runs`
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, " AND ")
 	}
-	q += ` ORDER BY created_at DESC, id DESC LIMIT ?`
+	q += ` ORDER BY created_at ` + order + `, id ` + order + ` LIMIT ?`
 	args = append(args, limit+1)
 	runs := []*pipeline.Run{}
 	more := false
