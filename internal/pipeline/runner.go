@@ -280,13 +280,6 @@ func (s *Service) saveMemo() error {
 	if s.WorkDir == "" {
 		return nil
 	}
-	// Steps run in their project folder: every path given to them must be
-	// absolute.
-	abs, err := filepath.Abs(s.WorkDir)
-	if err != nil {
-		return fmt.Errorf("pipeline service: work folder: %w", err)
-	}
-	s.WorkDir = abs
 	if err := os.MkdirAll(s.WorkDir, 0o755); err != nil {
 		return fmt.Errorf("save hash memo: %w", err)
 	}
