@@ -53,6 +53,8 @@ type runnerState struct {
 	backoff time.Duration
 	// owner is the default controller name, computed once.
 	owner string
+	// lead is the controllers' lease (leader.go).
+	lead leaderState
 }
 
 type keyLock struct {
@@ -192,11 +194,16 @@ func (s *Service) signalCancel(id string) {
 	}
 }
 
-// Open starts the service: it loads the hash memo, recovers the runs that
-// were running when the server last stopped, and starts the runner loop.
+// Open starts the service: it loads the hash memo and, once this process
+// holds the controllers' lease (at once, unless another live server on the
+// same database holds it), recovers the runs that were running when their
+// controller stopped and starts the runner loop and the trigger controller.
+// Without the lease the service stands by: it accepts runs and events, which
+// the leader executes, and takes over when the leader's lease lapses.
 //
-// Recovery assumes one controller per database: every run found Running is
-// taken over by this process. A step that was running is re-attached when
+// Recovery takes over every run found Running: only the lease holder runs
+// controllers, and a holder that cannot renew its lease stops its own
+// before the lease expires (see leader.go). A step that was running is re-attached when
 // the executor can; otherwise the attempt counts as failed ("the server
 // stopped while attempt N was running"), what is left of its process group
 // is killed, and the step is retried when attempts remain. Steps that had
@@ -225,20 +232,40 @@ func (s *Service) Open(ctx context.Context) error {
 	s.rs.mu.Lock()
 	s.rs.memo = memo
 	s.rs.mu.Unlock()
+	return s.openLeadership(ctx)
+}
 
+// startControllers recovers the runs left running, starts the runner loop
+// and the trigger controller. The caller holds the controllers' lease.
+func (s *Service) startControllers(ctx context.Context) error {
 	loopCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
 	s.rs.mu.Lock()
 	s.rs.stop = stop
 	s.rs.mu.Unlock()
 	if err := s.recoverRuns(ctx, loopCtx); err != nil {
-		stop()
-		s.rs.wg.Wait()
+		s.stopControllers()
 		return err
 	}
 	s.rs.wg.Add(1)
 	go s.loop(loopCtx)
 	s.startTriggerController(ctx)
 	return nil
+}
+
+// stopControllers stops the trigger controller, the runner loop and the
+// runs it executes (their running steps are recorded as interrupted, to be
+// retried by whoever runs the controllers next), and waits for them. It
+// does nothing when they are not running.
+func (s *Service) stopControllers() {
+	s.rs.mu.Lock()
+	stop := s.rs.stop
+	s.rs.stop = nil
+	s.rs.mu.Unlock()
+	s.stopTriggerController()
+	if stop != nil {
+		stop()
+	}
+	s.rs.wg.Wait()
 }
 
 // privateDirs returns WorkDir and PrivateDirs as absolute, clean paths.
@@ -258,15 +285,9 @@ func (s *Service) privateDirs() []string {
 // waits for them, then saves the hash memo.
 func (s *Service) Close() error {
 	s.rs.mu.Lock()
-	stop := s.rs.stop
-	s.rs.stop = nil
 	memo := s.rs.memo
 	s.rs.mu.Unlock()
-	s.stopTriggerController()
-	if stop != nil {
-		stop()
-	}
-	s.rs.wg.Wait()
+	s.closeLeadership()
 	if memo != nil {
 		if err := s.saveMemo(); err != nil {
 			return fmt.Errorf("close pipeline service: %w", err)

@@ -88,8 +88,12 @@ type Service struct {
 	// PollInterval is how often controllers look for work besides being
 	// woken up (default 1s).
 	PollInterval time.Duration
-	// Owner names this controller in claimed runs (default host:pid:time).
+	// Owner names this controller in claimed runs and in the controllers'
+	// lease (default host:pid:time).
 	Owner string
+	// LeaseTTL is how long the controllers' lease lasts without renewal
+	// (default DefaultLeaseTTL); see leader.go.
+	LeaseTTL time.Duration
 	// Now returns the current time (default time.Now).
 	Now func() time.Time
 	// Logger defaults to slog.Default().

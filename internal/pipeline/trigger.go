@@ -172,9 +172,25 @@ type TriggerStore interface {
 	DecideEvents(ctx context.Context, eventIDs []int64, status EventStatus, reason string, now time.Time) error
 }
 
+// LeaseStore keeps the leases that elect one server to run the controllers
+// of a database (see Service.Open).
+type LeaseStore interface {
+	// AcquireLease takes or renews the lease name for owner until the given
+	// time, atomically, and reports whether owner holds it: it does when the
+	// lease is free, expired at now, already owner's, or held by takeOver
+	// (a holder the caller knows to be dead; "" for none).
+	AcquireLease(ctx context.Context, name, owner string, until, now time.Time, takeOver string) (bool, error)
+	// Lease returns the holder of the lease and its expiry; ENOTFOUND when
+	// nobody took it yet.
+	Lease(ctx context.Context, name string) (owner string, until time.Time, err error)
+	// ReleaseLease gives up the lease when owner holds it.
+	ReleaseLease(ctx context.Context, name, owner string) error
+}
+
 // Store is everything the pipeline service keeps.
 type Store interface {
 	RunStore
 	LineageStore
 	TriggerStore
+	LeaseStore
 }

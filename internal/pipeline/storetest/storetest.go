@@ -43,6 +43,8 @@ func Run(t *testing.T, newStore func(t *testing.T) pipeline.Store) {
 		{"FireRace", testFireRace},
 		{"DecideEvents", testDecideEvents},
 		{"DeleteTrigger", testDeleteTrigger},
+		{"Lease", testLease},
+		{"LeaseRace", testLeaseRace},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -951,5 +953,79 @@ func testDeleteTrigger(t *testing.T, s pipeline.Store) {
 	must(t, "AddEvents after re-creation", err)
 	if len(again) != 1 {
 		t.Fatalf("AddEvents after re-creation: got %d events stored, want 1 (the dedup keys of a deleted trigger are released)", len(again))
+	}
+}
+
+func testLease(t *testing.T, s pipeline.Store) {
+	ctx := context.Background()
+	const name = "pipeline-controllers"
+	_, _, err := s.Lease(ctx, name)
+	wantCode(t, "Lease before anyone took it", err, mloop.ENOTFOUND)
+	acquire := func(owner string, now time.Time, takeOver string) bool {
+		t.Helper()
+		ok, err := s.AcquireLease(ctx, name, owner, now.Add(15*time.Second), now, takeOver)
+		must(t, "AcquireLease "+owner, err)
+		return ok
+	}
+	if !acquire("a", t0, "") {
+		t.Fatal("a free lease: not acquired")
+	}
+	if acquire("b", t0.Add(time.Second), "") {
+		t.Fatal("b acquired a lease a holds")
+	}
+	if !acquire("a", t0.Add(5*time.Second), "") {
+		t.Fatal("a could not renew its lease")
+	}
+	if owner, until, err := s.Lease(ctx, name); err != nil || owner != "a" || !until.Equal(t0.Add(20*time.Second)) {
+		t.Fatalf("Lease: got %q %v %v, want a until %v", owner, until, err, t0.Add(20*time.Second))
+	}
+	if acquire("b", t0.Add(19*time.Second), "") {
+		t.Fatal("b acquired a's lease before it expired")
+	}
+	if !acquire("b", t0.Add(20*time.Second), "") {
+		t.Fatal("b could not take an expired lease")
+	}
+	if acquire("a", t0.Add(21*time.Second), "") {
+		t.Fatal("a took back a lease b holds")
+	}
+	if !acquire("c", t0.Add(22*time.Second), "b") {
+		t.Fatal("c could not take over the lease of b, known dead")
+	}
+	if acquire("d", t0.Add(23*time.Second), "b") {
+		t.Fatal("d took over from b, which no longer holds the lease")
+	}
+	must(t, "ReleaseLease by another owner", s.ReleaseLease(ctx, name, "a"))
+	if owner, _, err := s.Lease(ctx, name); err != nil || owner != "c" {
+		t.Fatalf("after a release by another owner: got %q %v, want c", owner, err)
+	}
+	must(t, "ReleaseLease", s.ReleaseLease(ctx, name, "c"))
+	_, _, err = s.Lease(ctx, name)
+	wantCode(t, "Lease after release", err, mloop.ENOTFOUND)
+	if !acquire("d", t0.Add(24*time.Second), "") {
+		t.Fatal("d could not take a released lease")
+	}
+}
+
+func testLeaseRace(t *testing.T, s pipeline.Store) {
+	ctx := context.Background()
+	for round := range 10 {
+		name := fmt.Sprintf("lease-%d", round)
+		var wg sync.WaitGroup
+		won := make([]bool, 2)
+		for i := range won {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ok, err := s.AcquireLease(ctx, name, fmt.Sprintf("owner-%d", i), t0.Add(time.Minute), t0, "")
+				if err != nil {
+					t.Errorf("AcquireLease: %v", err)
+				}
+				won[i] = ok
+			}()
+		}
+		wg.Wait()
+		if won[0] == won[1] {
+			t.Fatalf("round %d: got winners %v, want exactly one", round, won)
+		}
 	}
 }
