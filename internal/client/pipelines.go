@@ -12,9 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
-	"github.com/mloop/mloop"
 	"github.com/mloop/mloop/internal/pipeline"
 )
 
@@ -133,91 +131,20 @@ func (c *Client) PipelineRunLogs(ctx context.Context, runID, step string, offset
 	return resp.Body, nil
 }
 
-// triggerWire is a trigger on the wire: durations are Go duration strings.
-type triggerWire struct {
-	Name                string                 `json:"name"`
-	SpecFile            string                 `json:"spec_file"`
-	ProjectDir          string                 `json:"project_dir,omitempty"`
-	Params              map[string]string      `json:"params,omitempty"`
-	Pipeline            string                 `json:"pipeline,omitempty"`
-	Kind                pipeline.TriggerKind   `json:"kind"`
-	Dataset             string                 `json:"dataset,omitempty"`
-	Cron                string                 `json:"cron,omitempty"`
-	Timezone            string                 `json:"timezone,omitempty"`
-	Event               string                 `json:"event,omitempty"`
-	Cooldown            string                 `json:"cooldown,omitempty"`
-	BatchWindow         string                 `json:"batch_window,omitempty"`
-	MaxConcurrent       int                    `json:"max_concurrent,omitempty"`
-	Overlap             pipeline.OverlapPolicy `json:"overlap,omitempty"`
-	Dedup               bool                   `json:"dedup"`
-	MaxFailures         int                    `json:"max_failures,omitempty"`
-	Paused              bool                   `json:"paused"`
-	PauseReason         string                 `json:"pause_reason,omitempty"`
-	ConsecutiveFailures int                    `json:"consecutive_failures"`
-	NextFire            time.Time              `json:"next_fire,omitzero"`
-	LastFired           time.Time              `json:"last_fired,omitzero"`
-	CreatedAt           time.Time              `json:"created_at,omitzero"`
-	UpdatedAt           time.Time              `json:"updated_at,omitzero"`
-}
-
-func toTriggerWire(t *pipeline.Trigger) *triggerWire {
-	dur := func(d time.Duration) string {
-		if d == 0 {
-			return ""
-		}
-		return d.String()
-	}
-	return &triggerWire{
-		Name: t.Name, SpecFile: t.SpecFile, ProjectDir: t.ProjectDir, Params: t.Params, Pipeline: t.Pipeline,
-		Kind: t.Kind, Dataset: t.Dataset, Cron: t.Cron, Timezone: t.Timezone, Event: t.Event,
-		Cooldown: dur(t.Cooldown), BatchWindow: dur(t.BatchWindow), MaxConcurrent: t.MaxConcurrent,
-		Overlap: t.Overlap, Dedup: t.Dedup, MaxFailures: t.MaxFailures, Paused: t.Paused, PauseReason: t.PauseReason,
-	}
-}
-
-func (w *triggerWire) trigger() (*pipeline.Trigger, error) {
-	dur := func(field, v string) (time.Duration, error) {
-		if v == "" {
-			return 0, nil
-		}
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			return 0, mloop.Errorf(mloop.EINTERNAL, "the server sent an invalid %s %q: %v", field, v, err)
-		}
-		return d, nil
-	}
-	cooldown, err := dur("cooldown", w.Cooldown)
-	if err != nil {
-		return nil, err
-	}
-	batch, err := dur("batch_window", w.BatchWindow)
-	if err != nil {
-		return nil, err
-	}
-	return &pipeline.Trigger{
-		Name: w.Name, SpecFile: w.SpecFile, ProjectDir: w.ProjectDir, Params: w.Params, Pipeline: w.Pipeline,
-		Kind: w.Kind, Dataset: w.Dataset, Cron: w.Cron, Timezone: w.Timezone, Event: w.Event,
-		Cooldown: cooldown, BatchWindow: batch, MaxConcurrent: w.MaxConcurrent, Overlap: w.Overlap,
-		Dedup: w.Dedup, MaxFailures: w.MaxFailures, Paused: w.Paused, PauseReason: w.PauseReason,
-		ConsecutiveFailures: w.ConsecutiveFailures, NextFire: w.NextFire, LastFired: w.LastFired,
-		CreatedAt: w.CreatedAt, UpdatedAt: w.UpdatedAt,
-	}, nil
-}
-
 // triggerCall sends a trigger request and decodes the trigger answered.
 func (c *Client) triggerCall(ctx context.Context, method, path string, in any) (*pipeline.Trigger, error) {
-	var out triggerWire
+	var out pipeline.Trigger
 	if _, err := c.callJSON(ctx, method, path, nil, in, &out); err != nil {
 		return nil, err
 	}
-	return out.trigger()
+	return &out, nil
 }
 
 // CreateTrigger creates a trigger from t's definition fields (name, spec,
 // kind and its source, guardrails) and returns it as stored. EEXISTS when
 // the name is taken.
 func (c *Client) CreateTrigger(ctx context.Context, t *pipeline.Trigger) (*pipeline.Trigger, error) {
-	out, err := c.triggerCall(ctx, http.MethodPost, "/api/v1/triggers", toTriggerWire(t))
+	out, err := c.triggerCall(ctx, http.MethodPost, "/api/v1/triggers", t)
 	if err != nil {
 		return nil, fmt.Errorf("create trigger %q: %w", t.Name, err)
 	}
@@ -236,20 +163,12 @@ func (c *Client) GetTrigger(ctx context.Context, name string) (*pipeline.Trigger
 // ListTriggers returns every trigger by name.
 func (c *Client) ListTriggers(ctx context.Context) ([]*pipeline.Trigger, error) {
 	var out struct {
-		Triggers []*triggerWire `json:"triggers"`
+		Triggers []*pipeline.Trigger `json:"triggers"`
 	}
 	if _, err := c.callJSON(ctx, http.MethodGet, "/api/v1/triggers", nil, nil, &out); err != nil {
 		return nil, fmt.Errorf("list triggers: %w", err)
 	}
-	ts := make([]*pipeline.Trigger, 0, len(out.Triggers))
-	for _, w := range out.Triggers {
-		t, err := w.trigger()
-		if err != nil {
-			return nil, fmt.Errorf("list triggers: %w", err)
-		}
-		ts = append(ts, t)
-	}
-	return ts, nil
+	return out.Triggers, nil
 }
 
 // PauseTrigger pauses a trigger with a reason and returns it.

@@ -57,6 +57,10 @@ func (s *Server) decodeJSON(r *http.Request, dst any, allowEmpty bool) error {
 			}
 			return mloop.Errorf(mloop.EINVALID, "Invalid value for field '%s': want %s, got JSON %s.", te.Field, te.Type, te.Value)
 		}
+		var me *mloop.Error
+		if errors.As(err, &me) {
+			return me // a type's own decoder said what is wrong
+		}
 		return mloop.Errorf(mloop.EBADREQUEST, "Malformed JSON in request body: %v", err)
 	}
 	if dec.More() {

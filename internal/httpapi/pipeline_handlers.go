@@ -392,89 +392,13 @@ func (s *Server) followStepLog(ctx context.Context, ps *pipeline.Service, lw *lo
 	}
 }
 
-// triggerJSON is a trigger on the wire: pipeline.Trigger with its durations
-// as Go duration strings ("10m", "1h30m") rather than nanoseconds.
-type triggerJSON struct {
-	Name                string                 `json:"name"`
-	SpecFile            string                 `json:"spec_file"`
-	ProjectDir          string                 `json:"project_dir"`
-	Params              map[string]string      `json:"params,omitempty"`
-	Pipeline            string                 `json:"pipeline,omitempty"`
-	Kind                pipeline.TriggerKind   `json:"kind"`
-	Dataset             string                 `json:"dataset,omitempty"`
-	Cron                string                 `json:"cron,omitempty"`
-	Timezone            string                 `json:"timezone,omitempty"`
-	Event               string                 `json:"event,omitempty"`
-	Cooldown            string                 `json:"cooldown,omitempty"`
-	BatchWindow         string                 `json:"batch_window,omitempty"`
-	MaxConcurrent       int                    `json:"max_concurrent,omitempty"`
-	Overlap             pipeline.OverlapPolicy `json:"overlap,omitempty"`
-	Dedup               bool                   `json:"dedup"`
-	MaxFailures         int                    `json:"max_failures,omitempty"`
-	Paused              bool                   `json:"paused"`
-	PauseReason         string                 `json:"pause_reason,omitempty"`
-	ConsecutiveFailures int                    `json:"consecutive_failures"`
-	NextFire            time.Time              `json:"next_fire,omitzero"`
-	LastFired           time.Time              `json:"last_fired,omitzero"`
-	CreatedAt           time.Time              `json:"created_at,omitzero"`
-	UpdatedAt           time.Time              `json:"updated_at,omitzero"`
-}
-
-// toTriggerJSON returns t as it goes on the wire.
-func toTriggerJSON(t *pipeline.Trigger) *triggerJSON {
-	dur := func(d time.Duration) string {
-		if d == 0 {
-			return ""
-		}
-		return d.String()
-	}
-	return &triggerJSON{
-		Name: t.Name, SpecFile: t.SpecFile, ProjectDir: t.ProjectDir, Params: t.Params, Pipeline: t.Pipeline,
-		Kind: t.Kind, Dataset: t.Dataset, Cron: t.Cron, Timezone: t.Timezone, Event: t.Event,
-		Cooldown: dur(t.Cooldown), BatchWindow: dur(t.BatchWindow), MaxConcurrent: t.MaxConcurrent,
-		Overlap: t.Overlap, Dedup: t.Dedup, MaxFailures: t.MaxFailures, Paused: t.Paused,
-		PauseReason: t.PauseReason, ConsecutiveFailures: t.ConsecutiveFailures, NextFire: t.NextFire,
-		LastFired: t.LastFired, CreatedAt: t.CreatedAt, UpdatedAt: t.UpdatedAt,
-	}
-}
-
-// trigger returns the trigger a creation request describes; the state
-// fields other than paused and pause_reason (failures, times) are the
-// server's and are ignored.
-func (j *triggerJSON) trigger() (*pipeline.Trigger, error) {
-	dur := func(field, v string) (time.Duration, error) {
-		if v == "" {
-			return 0, nil
-		}
-		d, err := time.ParseDuration(v)
-		if err != nil || d < 0 {
-			return 0, mloop.Errorf(mloop.EINVALID, "Invalid value %q for field '%s': want a duration such as 30s, 10m or 1h30m.", v, field)
-		}
-		return d, nil
-	}
-	cooldown, err := dur("cooldown", j.Cooldown)
-	if err != nil {
-		return nil, err
-	}
-	batch, err := dur("batch_window", j.BatchWindow)
-	if err != nil {
-		return nil, err
-	}
-	return &pipeline.Trigger{
-		Name: j.Name, SpecFile: j.SpecFile, ProjectDir: j.ProjectDir, Params: j.Params,
-		Kind: j.Kind, Dataset: j.Dataset, Cron: j.Cron, Timezone: j.Timezone, Event: j.Event,
-		Cooldown: cooldown, BatchWindow: batch, MaxConcurrent: j.MaxConcurrent, Overlap: j.Overlap,
-		Dedup: j.Dedup, MaxFailures: j.MaxFailures, Paused: j.Paused, PauseReason: j.PauseReason,
-	}, nil
-}
-
 // createTrigger creates a trigger: 201 with it.
 func (s *Server) createTrigger(w http.ResponseWriter, r *http.Request) error {
 	ps, err := s.pipelines()
 	if err != nil {
 		return err
 	}
-	var req triggerJSON
+	var req pipeline.Trigger
 	if err := s.decodeJSON(r, &req, false); err != nil {
 		return err
 	}
@@ -486,15 +410,18 @@ func (s *Server) createTrigger(w http.ResponseWriter, r *http.Request) error {
 	case req.ProjectDir != "" && !filepath.IsAbs(req.ProjectDir):
 		return mloop.Errorf(mloop.EINVALID, "Invalid value for field 'project_dir': %q is not an absolute path.", req.ProjectDir)
 	}
-	t, err := req.trigger()
-	if err != nil {
-		return err
+	// What a request may define; the state is the server's.
+	t := &pipeline.Trigger{
+		Name: req.Name, SpecFile: req.SpecFile, ProjectDir: req.ProjectDir, Params: req.Params,
+		Kind: req.Kind, Dataset: req.Dataset, Cron: req.Cron, Timezone: req.Timezone, Event: req.Event,
+		Cooldown: req.Cooldown, BatchWindow: req.BatchWindow, MaxConcurrent: req.MaxConcurrent, Overlap: req.Overlap,
+		Dedup: req.Dedup, MaxFailures: req.MaxFailures, Paused: req.Paused, PauseReason: req.PauseReason,
 	}
 	created, err := ps.CreateTrigger(r.Context(), t)
 	if err != nil {
 		return specError(err)
 	}
-	writeJSON(w, http.StatusCreated, toTriggerJSON(created))
+	writeJSON(w, http.StatusCreated, created)
 	return nil
 }
 
@@ -508,11 +435,7 @@ func (s *Server) listTriggers(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out := make([]*triggerJSON, len(ts))
-	for i, t := range ts {
-		out[i] = toTriggerJSON(t)
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"triggers": out})
+	writeJSON(w, http.StatusOK, map[string]any{"triggers": ts})
 	return nil
 }
 
@@ -526,7 +449,7 @@ func (s *Server) getTrigger(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, toTriggerJSON(t))
+	writeJSON(w, http.StatusOK, t)
 	return nil
 }
 
@@ -559,7 +482,7 @@ func (s *Server) pauseTrigger(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, toTriggerJSON(t))
+	writeJSON(w, http.StatusOK, t)
 	return nil
 }
 
@@ -573,7 +496,7 @@ func (s *Server) resumeTrigger(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, toTriggerJSON(t))
+	writeJSON(w, http.StatusOK, t)
 	return nil
 }
 

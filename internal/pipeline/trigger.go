@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"time"
+
+	"github.com/mloop/mloop"
 )
 
 // TriggerKind is what a trigger listens to.
@@ -91,6 +93,56 @@ type Trigger struct {
 
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// MarshalJSON encodes the trigger with its durations as Go duration
+// strings ("10m0s"), as the HTTP API carries them.
+func (t Trigger) MarshalJSON() ([]byte, error) {
+	type plain Trigger
+	return json.Marshal(struct {
+		plain
+		Cooldown    string `json:"cooldown,omitempty"`
+		BatchWindow string `json:"batch_window,omitempty"`
+	}{plain(t), durationText(t.Cooldown), durationText(t.BatchWindow)})
+}
+
+// UnmarshalJSON decodes a trigger whose durations are Go duration strings
+// ("30s", "10m", "1h30m"); a malformed or negative one is EINVALID naming
+// the field.
+func (t *Trigger) UnmarshalJSON(data []byte) error {
+	type plain Trigger
+	aux := struct {
+		*plain
+		Cooldown    string `json:"cooldown"`
+		BatchWindow string `json:"batch_window"`
+	}{plain: (*plain)(t)}
+	if err := json.Unmarshal(data, &aux); err != nil {
+		return err
+	}
+	var err error
+	if t.Cooldown, err = parseDurationField("cooldown", aux.Cooldown); err != nil {
+		return err
+	}
+	t.BatchWindow, err = parseDurationField("batch_window", aux.BatchWindow)
+	return err
+}
+
+func durationText(d time.Duration) string {
+	if d == 0 {
+		return ""
+	}
+	return d.String()
+}
+
+func parseDurationField(field, v string) (time.Duration, error) {
+	if v == "" {
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, mloop.Errorf(mloop.EINVALID, "Invalid value %q for field '%s': want a duration such as 30s, 10m or 1h30m.", v, field)
+	}
+	return d, nil
 }
 
 // EventStatus is the state of a trigger event.
