@@ -478,13 +478,13 @@ func appendLog(path, line string) {
 	f.Close()
 }
 
-// afterRun is called once a run has ended: it saves the hash memo and
-// tells the trigger controller.
+// afterRun is called once a run's end is stored: it saves the hash memo and
+// wakes the trigger controller (finish has told the run's trigger already).
 func (s *Service) afterRun(ctx context.Context, r *Run) {
 	if err := s.saveMemo(); err != nil {
 		s.logger().Warn("save hash memo", "err", err)
 	}
-	s.runFinished(ctx, r)
+	s.wakeTriggers()
 }
 
 func dirOf(p string) string { return filepath.Dir(p) }
@@ -752,6 +752,12 @@ func (ex *runExec) finish(ctx context.Context, status RunStatus, msg string) {
 	if msg != "" {
 		u.Error = &msg
 	}
+	// The run's trigger learns the outcome (and pauses after too many
+	// failures) before the run stops counting as active, so its controller
+	// never starts the next run on a trigger about to pause.
+	ended := *r
+	ended.Status, ended.FinishedAt, ended.Error = status, now, msg
+	s.runFinished(ctx, &ended)
 	// The final status must be written: a run left Running would hold its
 	// trigger's concurrency slot until the next restart (which resumes it).
 	// A passing database error gets retries (about 25 s in all).

@@ -218,7 +218,7 @@ type TriggerStore interface {
 	// Fire creates run (as RunStore.CreateRun), marks the events Fired with
 	// its id and sets the trigger's LastFired, in one transaction. It fails
 	// with ECONFLICT, changing nothing, when one of the events is no longer
-	// pending.
+	// pending or the trigger is paused.
 	Fire(ctx context.Context, run *Run, eventIDs []int64, now time.Time) error
 	// DecideEvents marks pending events with a final status and reason.
 	DecideEvents(ctx context.Context, eventIDs []int64, status EventStatus, reason string, now time.Time) error

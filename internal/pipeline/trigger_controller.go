@@ -423,7 +423,7 @@ func (s *Service) decideTrigger(ctx context.Context, t *Trigger) (time.Time, err
 		run.Trigger = t.Name
 		run.EventIDs = ids
 		if err := s.Store.Fire(ctx, run, ids, now.UTC()); mloop.ErrorCode(err) == mloop.ECONFLICT {
-			s.logger().Debug("trigger events taken by another controller", "trigger", t.Name)
+			s.logger().Debug("trigger not fired: its events were decided elsewhere or it was paused meanwhile", "trigger", t.Name, "err", err)
 			return time.Time{}, nil
 		} else if err != nil {
 			return time.Time{}, fmt.Errorf("fire run for %d events: %w", len(ids), err)

@@ -405,8 +405,18 @@ func (s *PipelineStore) Fire(ctx context.Context, run *pipeline.Run, eventIDs []
 	}
 	ids := uniqueIDs(eventIDs)
 	err := s.db.Write(ctx, func(tx *Tx) error {
-		if err := lockTrigger(ctx, tx, run.Trigger); err != nil {
+		// The decision to fire was made on the trigger as it was read a
+		// moment ago: a pause since then (by a user, or after a failed run)
+		// wins, and the events stay pending.
+		var paused bool
+		err := tx.QueryRow(ctx, `SELECT paused FROM triggers WHERE name = ?`+forUpdate(tx.Dialect()), run.Trigger).Scan(&paused)
+		if errors.Is(err, sql.ErrNoRows) {
+			return triggerNotFound(run.Trigger)
+		} else if err != nil {
 			return err
+		}
+		if paused {
+			return mloop.Errorf(mloop.ECONFLICT, "Trigger %q was paused meanwhile: its events stay pending.", run.Trigger)
 		}
 		n, err := decidePending(ctx, tx, ids, run.Trigger, pipeline.EventFired, run.ID, "", now.UnixMilli())
 		if err != nil {

@@ -816,6 +816,15 @@ func testFire(t *testing.T, s pipeline.Store) {
 		t.Fatalf("LastFired: got %v, want %v", tr.LastFired, firedAt)
 	}
 
+	// A trigger paused since the decision: ECONFLICT, the event stays pending.
+	yes, no := true, false
+	must(t, "pause", s.UpdateTrigger(ctx, "data", pipeline.TriggerUpdate{Paused: &yes}))
+	wantCode(t, "Fire of a paused trigger", s.Fire(ctx, triggeredRun("pr-0000000000aa", "data"), []int64{evs[2].ID}, firedAt), mloop.ECONFLICT)
+	if _, err := s.GetRun(ctx, "pr-0000000000aa"); !mloop.IsNotFound(err) {
+		t.Fatalf("run of a paused trigger's Fire: got %v, want none", err)
+	}
+	must(t, "resume", s.UpdateTrigger(ctx, "data", pipeline.TriggerUpdate{Paused: &no}))
+
 	// An event already fired: ECONFLICT and nothing changes.
 	r2 := triggeredRun("pr-000000000002", "data")
 	err = s.Fire(ctx, r2, []int64{evs[1].ID, evs[2].ID}, firedAt.Add(time.Hour))
