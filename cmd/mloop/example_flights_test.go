@@ -229,6 +229,21 @@ func TestExampleFlights(t *testing.T) {
 		triggered = runs[0]
 		return triggered.Status.Done(), flightsRunSummary(&triggered)
 	})
+	// One push, one event, one run: a second poll of the controller must not
+	// fire again.
+	time.Sleep(2 * time.Second)
+	runs := decodeJSON[struct {
+		Runs []pipeline.Run `json:"runs"`
+	}](t, mustExample(t, m, "pipeline", "runs", "--trigger", "flights-monthly", "--json")).Runs
+	if len(runs) != 1 {
+		t.Fatalf("the March push started %d runs of the trigger, want 1", len(runs))
+	}
+	events := decodeJSON[struct {
+		Events []pipeline.TriggerEvent `json:"events"`
+	}](t, mustExample(t, m, "trigger", "events", "flights-monthly", "--json")).Events
+	if len(events) != 1 || events[0].Status != pipeline.EventFired || events[0].RunID != triggered.ID || events[0].Subject != "flights@2" {
+		t.Fatalf("trigger events: got %+v, want one event for flights@2 fired as %s", events, triggered.ID)
+	}
 	full := decodeJSON[pipeline.Run](t, mustExample(t, m, "pipeline", "show", triggered.ID, "--json"))
 	t.Logf("triggered run:\n%s", flightsRunSummary(&full))
 	if full.Status != pipeline.RunSucceeded || full.Trigger != "flights-monthly" || full.Datasets["flights@latest"].Ref != "flights@2" {

@@ -93,6 +93,25 @@ func (s *Service) NewRun(ctx context.Context, req SubmitRequest) (*Run, error) {
 			pinned[key] = InputHash{Ref: v.Ref(), Hash: v.Digest}
 		}
 	}
+	// The project files the steps read (their code) are part of what a run
+	// is made of: a trigger's de-duplication must see a fixed train.py.
+	code := map[string]string{}
+	for _, name := range plan.Order {
+		st := spec.Step(name)
+		for _, in := range st.Inputs {
+			if in.Kind != InputPath {
+				continue
+			}
+			if _, done := code[in.Path]; done {
+				continue
+			}
+			h, err := HashTree(ctx, filepath.Join(req.ProjectDir, filepath.FromSlash(in.Path)), s.memo())
+			if err != nil {
+				return nil, mloop.Errorf(mloop.EINVALID, "step %q: code input %s (%s): %v", st.Name, in.Name, in.Path, err)
+			}
+			code[in.Path] = h
+		}
+	}
 	id, err := newRunID()
 	if err != nil {
 		return nil, err
@@ -115,7 +134,7 @@ func (s *Service) NewRun(ctx context.Context, req SubmitRequest) (*Run, error) {
 		Datasets:   pinned,
 		Status:     RunQueued,
 		Cause:      cause,
-		InputsKey:  inputsKey(req.Spec, req.Params, pinned),
+		InputsKey:  inputsKey(req.Spec, req.Params, pinned, code),
 		Explain:    req.Explain,
 		CreatedAt:  s.now().UTC(),
 	}
@@ -141,16 +160,17 @@ func loadPlan(file, text string, params map[string]string) (*Spec, *Plan, error)
 	return spec, plan, nil
 }
 
-// inputsKey hashes what determines a run's results besides the content of
-// the project: the spec's text, the parameter overrides and the pinned
-// dataset digests. JSON encodes maps with sorted keys, so the encoding is
-// canonical.
-func inputsKey(spec string, params map[string]string, pinned map[string]InputHash) string {
+// inputsKey hashes what determines a run's results: the spec's text, the
+// parameter overrides, the pinned dataset digests and the content hashes of
+// the project files the steps read (by path). JSON encodes maps with sorted
+// keys, so the encoding is canonical.
+func inputsKey(spec string, params map[string]string, pinned map[string]InputHash, code map[string]string) string {
 	b, err := json.Marshal(struct {
 		Spec     string               `json:"spec"`
 		Params   map[string]string    `json:"params"`
 		Datasets map[string]InputHash `json:"datasets"`
-	}{spec, params, pinned})
+		Code     map[string]string    `json:"code,omitempty"`
+	}{spec, params, pinned, code})
 	if err != nil {
 		panic(err) // strings only
 	}

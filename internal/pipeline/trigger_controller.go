@@ -356,7 +356,7 @@ func (s *Service) scanSchedule(ctx context.Context, t *Trigger) (time.Time, erro
 	at := due.In(sched.loc).Format(time.RFC3339)
 	payload, _ := json.Marshal(map[string]any{"scheduled": at, "cron": t.Cron})
 	ev := &TriggerEvent{Trigger: t.Name, Source: "cron", Subject: at, Payload: payload,
-		DedupKey: "cron:" + due.UTC().Format(time.RFC3339), Status: EventPending}
+		DedupKey: cronEventKey(t.Cron, due, sched.loc), Status: EventPending}
 	stored, err := s.Store.AddEvents(ctx, t.Name, []*TriggerEvent{ev}, TriggerUpdate{NextFire: &next})
 	if err != nil {
 		return time.Time{}, fmt.Errorf("store schedule event: %w", err)

@@ -75,3 +75,14 @@ func parseCron(expr string) (s cron.Schedule, err error) {
 func (s *schedule) next(t time.Time) time.Time {
 	return s.sched.Next(t.In(s.loc))
 }
+
+// cronEventKey is the dedup key of the schedule event due at due: one event
+// per wall-clock time of the schedule's zone, so that when clocks go back a
+// time that comes twice (02:30 on the autumn change) fires once, as cron
+// does; intervals (@every) count real time instead.
+func cronEventKey(expr string, due time.Time, loc *time.Location) string {
+	if strings.HasPrefix(strings.TrimSpace(expr), "@every") {
+		return "cron:" + due.UTC().Format(time.RFC3339)
+	}
+	return "cron:" + due.In(loc).Format("2006-01-02T15:04:05")
+}

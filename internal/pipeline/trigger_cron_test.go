@@ -77,3 +77,23 @@ func FuzzParseSchedule(f *testing.F) {
 		}
 	})
 }
+
+func TestCronEventKeyAutumnChange(t *testing.T) {
+	paris, err := time.LoadLocation("Europe/Paris")
+	if err != nil {
+		t.Skip("no time zone data:", err)
+	}
+	// 02:30 in Paris comes twice on 2026-10-25: at 00:30 UTC (summer time)
+	// and at 01:30 UTC (winter time). One event.
+	first := cronEventKey("30 2 * * *", time.Date(2026, 10, 25, 0, 30, 0, 0, time.UTC), paris)
+	second := cronEventKey("30 2 * * *", time.Date(2026, 10, 25, 1, 30, 0, 0, time.UTC), paris)
+	if first != second || first != "cron:2026-10-25T02:30:00" {
+		t.Fatalf("keys %q and %q: want both cron:2026-10-25T02:30:00", first, second)
+	}
+	// Intervals count real time: both instants fire.
+	a := cronEventKey("@every 1h", time.Date(2026, 10, 25, 0, 30, 0, 0, time.UTC), paris)
+	b := cronEventKey("@every 1h", time.Date(2026, 10, 25, 1, 30, 0, 0, time.UTC), paris)
+	if a == b {
+		t.Fatalf("@every: same key %q for two instants an hour apart", a)
+	}
+}
