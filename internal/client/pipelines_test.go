@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -14,13 +13,9 @@ import (
 	"time"
 
 	"github.com/mloop/mloop"
-	"github.com/mloop/mloop/internal/artifact"
-	"github.com/mloop/mloop/internal/dataset"
 	"github.com/mloop/mloop/internal/httpapi"
 	"github.com/mloop/mloop/internal/pipeline"
-	"github.com/mloop/mloop/internal/registry"
-	"github.com/mloop/mloop/internal/sqlstore"
-	"github.com/mloop/mloop/internal/tracking"
+	"github.com/mloop/mloop/internal/pipeline/pipelinetest"
 )
 
 // newPipelineServer starts the real HTTP API with the real services, the
@@ -28,34 +23,14 @@ import (
 // tb.TempDir(), and returns a client of it.
 func newPipelineServer(tb testing.TB) *Client {
 	tb.Helper()
-	ctx := context.Background()
-	dir := tb.TempDir()
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	db := sqlstore.NewDB(filepath.Join(dir, "mloop.db"))
-	db.Logger = logger
-	if err := db.Open(ctx); err != nil {
-		tb.Fatalf("open database: %v", err)
-	}
-	tb.Cleanup(func() { db.Close() })
-	arts, err := artifact.Open(ctx, filepath.Join(dir, "artifacts"))
-	if err != nil {
-		tb.Fatalf("open artifact store: %v", err)
-	}
-	tb.Cleanup(func() { arts.Close() })
-	trackingStore := sqlstore.NewTrackingStore(db)
-	trackingSvc := tracking.NewService(trackingStore)
-	loggedModels := tracking.NewLoggedModels(sqlstore.NewLoggedModelStore(db), trackingSvc)
-	reg := registry.NewService(sqlstore.NewRegistryStore(db), trackingSvc, loggedModels)
-	datasets := dataset.NewService(sqlstore.NewDatasetStore(db), dataset.NewBlobs(arts), trackingStore)
-	datasets.Logger = logger
-	ps := pipeline.NewService(sqlstore.NewPipelineStore(db), trackingSvc, reg, datasets, arts, filepath.Join(dir, "pipelines"))
-	ps.Logger = logger
+	st := pipelinetest.NewStack(tb)
+	ps := st.NewService(tb)
 	ps.PollInterval = 50 * time.Millisecond
-	api := &httpapi.Server{Tracking: trackingSvc, LoggedModels: loggedModels, Registry: reg, Datasets: datasets,
-		Pipelines: ps, Artifacts: arts, Logger: logger, Version: "test"}
+	api := &httpapi.Server{Tracking: st.Tracking, LoggedModels: st.LoggedModels, Registry: st.Registry, Datasets: st.Datasets,
+		Pipelines: ps, Artifacts: st.Artifacts, Logger: st.Logger, Version: "test"}
 	srv := httptest.NewServer(api.Handler())
 	ps.TrackingURI = srv.URL
-	if err := ps.Open(ctx); err != nil {
+	if err := ps.Open(context.Background()); err != nil {
 		srv.Close()
 		tb.Fatalf("open pipeline service: %v", err)
 	}

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -15,12 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mloop/mloop/internal/artifact"
-	"github.com/mloop/mloop/internal/dataset"
 	"github.com/mloop/mloop/internal/pipeline"
-	"github.com/mloop/mloop/internal/registry"
-	"github.com/mloop/mloop/internal/sqlstore"
-	"github.com/mloop/mloop/internal/tracking"
+	"github.com/mloop/mloop/internal/pipeline/pipelinetest"
 )
 
 // pipelineServer is a running test server with every service wired as
@@ -38,48 +33,25 @@ type pipelineServer struct {
 // service open (steps log to MLflow through the server itself).
 func newPipelineTestServer(tb testing.TB) *pipelineServer {
 	tb.Helper()
-	ctx := context.Background()
-	dir := tb.TempDir()
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if os.Getenv("MLOOP_TEST_LOG") != "" {
-		logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
-	}
-	db := sqlstore.NewDB(filepath.Join(dir, "mloop.db"))
-	db.Logger = logger
-	if err := db.Open(ctx); err != nil {
-		tb.Fatalf("open database: %v", err)
-	}
-	tb.Cleanup(func() { db.Close() })
-	arts, err := artifact.Open(ctx, filepath.Join(dir, "artifacts"))
-	if err != nil {
-		tb.Fatalf("open artifact store: %v", err)
-	}
-	tb.Cleanup(func() { arts.Close() })
-	trackingStore := sqlstore.NewTrackingStore(db)
-	trackingSvc := tracking.NewService(trackingStore)
-	loggedModels := tracking.NewLoggedModels(sqlstore.NewLoggedModelStore(db), trackingSvc)
-	reg := registry.NewService(sqlstore.NewRegistryStore(db), trackingSvc, loggedModels)
-	datasets := dataset.NewService(sqlstore.NewDatasetStore(db), dataset.NewBlobs(arts), trackingStore)
-	datasets.Logger = logger
-	ps := pipeline.NewService(sqlstore.NewPipelineStore(db), trackingSvc, reg, datasets, arts, filepath.Join(dir, "pipelines"))
-	ps.Logger = logger
+	st := pipelinetest.NewStack(tb)
+	ps := st.NewService(tb)
 	ps.PollInterval = 50 * time.Millisecond
 	done := make(chan struct{})
 	s := &Server{
-		Tracking:     trackingSvc,
-		LoggedModels: loggedModels,
-		Registry:     reg,
-		Datasets:     datasets,
+		Tracking:     st.Tracking,
+		LoggedModels: st.LoggedModels,
+		Registry:     st.Registry,
+		Datasets:     st.Datasets,
 		Pipelines:    ps,
 		Done:         done,
-		Artifacts:    arts,
-		Ready:        db.Ping,
-		Logger:       logger,
+		Artifacts:    st.Artifacts,
+		Ready:        st.DB.Ping,
+		Logger:       st.Logger,
 		Version:      "test",
 	}
 	srv := httptest.NewServer(s.Handler())
 	ps.TrackingURI = srv.URL
-	if err := ps.Open(ctx); err != nil {
+	if err := ps.Open(context.Background()); err != nil {
 		srv.Close()
 		tb.Fatalf("open pipeline service: %v", err)
 	}

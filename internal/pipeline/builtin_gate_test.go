@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,9 +11,9 @@ import (
 	"testing"
 
 	"github.com/mloop/mloop"
-	"github.com/mloop/mloop/internal/artifact"
 	"github.com/mloop/mloop/internal/dataset"
 	"github.com/mloop/mloop/internal/pipeline"
+	"github.com/mloop/mloop/internal/pipeline/pipelinetest"
 	"github.com/mloop/mloop/internal/registry"
 	"github.com/mloop/mloop/internal/sqlstore"
 	"github.com/mloop/mloop/internal/tracking"
@@ -34,36 +32,17 @@ type builtinEnv struct {
 	dir          string
 }
 
-// mustBuiltinEnv opens a builtinEnv in a temp folder.
+// mustBuiltinEnv opens a builtinEnv in a temp folder; its service is not
+// opened.
 func mustBuiltinEnv(tb testing.TB) *builtinEnv {
 	tb.Helper()
-	ctx := context.Background()
-	dir := tb.TempDir()
-	db := sqlstore.NewDB(filepath.Join(dir, "mloop.db"))
-	db.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	if err := db.Open(ctx); err != nil {
-		tb.Fatalf("open database: %v", err)
-	}
-	tb.Cleanup(func() { db.Close() })
-	arts, err := artifact.Open(ctx, filepath.Join(dir, "artifacts"))
-	if err != nil {
-		tb.Fatalf("open artifact store: %v", err)
-	}
-	tb.Cleanup(func() { arts.Close() })
-	trackingStore := sqlstore.NewTrackingStore(db)
-	tr := tracking.NewService(trackingStore)
-	loggedModels := tracking.NewLoggedModels(sqlstore.NewLoggedModelStore(db), tr)
-	reg := registry.NewService(sqlstore.NewRegistryStore(db), tr, loggedModels)
-	ds := dataset.NewService(sqlstore.NewDatasetStore(db), dataset.NewBlobs(arts), trackingStore)
-	ds.Logger = db.Logger
-	ds.TempDir = tb.TempDir()
-	svc := pipeline.NewService(sqlstore.NewPipelineStore(db), tr, reg, ds, arts, filepath.Join(dir, "work"))
-	svc.Logger = db.Logger
-	expID, err := tr.CreateExperiment(ctx, "builtins", "file://"+filepath.ToSlash(filepath.Join(dir, "mlruns")), nil)
+	st := pipelinetest.NewStack(tb)
+	expID, err := st.Tracking.CreateExperiment(context.Background(), "builtins", "file://"+filepath.ToSlash(filepath.Join(st.Dir, "mlruns")), nil)
 	if err != nil {
 		tb.Fatalf("create experiment: %v", err)
 	}
-	return &builtinEnv{svc: svc, db: db, tracking: tr, registry: reg, datasets: ds, experimentID: expID, dir: dir}
+	return &builtinEnv{svc: st.NewService(tb), db: st.DB, tracking: st.Tracking, registry: st.Registry,
+		datasets: st.Datasets, experimentID: expID, dir: st.Dir}
 }
 
 // mustRun creates an MLflow run in the env's experiment.

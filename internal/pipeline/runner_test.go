@@ -17,6 +17,7 @@ import (
 	"github.com/mloop/mloop/internal/artifact"
 	"github.com/mloop/mloop/internal/dataset"
 	"github.com/mloop/mloop/internal/pipeline"
+	"github.com/mloop/mloop/internal/pipeline/pipelinetest"
 	"github.com/mloop/mloop/internal/sqlstore"
 	"github.com/mloop/mloop/internal/tracking"
 )
@@ -24,6 +25,7 @@ import (
 // testEnv is a pipeline service on real SQLite, tracking, datasets and a
 // local artifact folder, with a project folder to write specs into.
 type testEnv struct {
+	stack   *pipelinetest.Stack
 	svc     *pipeline.Service
 	store   *sqlstore.PipelineStore
 	tr      *tracking.Service
@@ -33,31 +35,19 @@ type testEnv struct {
 	scratch string // a folder outside the project for test markers
 }
 
+// mustEnv returns a testEnv whose service, not yet opened, is owned by
+// "test", polls every 50ms, retries after 10ms and kills steps 500ms after
+// asking them to stop.
 func mustEnv(t *testing.T) *testEnv {
 	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	db := sqlstore.NewDB(filepath.Join(dir, "x.db"))
-	if err := db.Open(ctx); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	arts, err := artifact.Open(ctx, filepath.Join(dir, "artifacts"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { arts.Close() })
-	ts := sqlstore.NewTrackingStore(db)
-	tr := tracking.NewService(ts)
-	ds := dataset.NewService(sqlstore.NewDatasetStore(db), dataset.NewBlobs(arts), ts)
-	store := sqlstore.NewPipelineStore(db)
-	svc := pipeline.NewService(store, tr, nil, ds, arts, filepath.Join(dir, "work"))
+	st := pipelinetest.NewStack(t)
+	svc := st.NewService(t)
 	svc.PollInterval = 50 * time.Millisecond
 	svc.Executor = &pipeline.LocalExecutor{Grace: 500 * time.Millisecond}
 	svc.Owner = "test"
 	pipeline.SetRetryBackoff(svc, 10*time.Millisecond)
-	e := &testEnv{svc: svc, store: store, tr: tr, ds: ds, arts: arts,
-		project: filepath.Join(dir, "project"), scratch: filepath.Join(dir, "scratch")}
+	e := &testEnv{stack: st, svc: svc, store: st.Store, tr: st.Tracking, ds: st.Datasets, arts: st.Artifacts,
+		project: filepath.Join(st.Dir, "project"), scratch: filepath.Join(st.Dir, "scratch")}
 	for _, d := range []string{e.project, e.scratch} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)

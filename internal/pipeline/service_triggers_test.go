@@ -6,8 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,12 +14,9 @@ import (
 	"time"
 
 	"github.com/mloop/mloop"
-	"github.com/mloop/mloop/internal/artifact"
 	"github.com/mloop/mloop/internal/dataset"
 	"github.com/mloop/mloop/internal/pipeline"
-	"github.com/mloop/mloop/internal/registry"
-	"github.com/mloop/mloop/internal/sqlstore"
-	"github.com/mloop/mloop/internal/tracking"
+	"github.com/mloop/mloop/internal/pipeline/pipelinetest"
 )
 
 // trigEnv is a pipeline service with its trigger controller on a fresh
@@ -57,39 +52,14 @@ func (c *fakeClock) Set(t time.Time) {
 // clock. The service is closed when the test ends.
 func newTrigEnv(tb testing.TB, now func() time.Time) *trigEnv {
 	tb.Helper()
-	ctx := context.Background()
-	dir := tb.TempDir()
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if os.Getenv("MLOOP_TEST_LOG") != "" {
-		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	db := sqlstore.NewDB(filepath.Join(dir, "mloop.db"))
-	db.Logger = logger
-	if err := db.Open(ctx); err != nil {
-		tb.Fatalf("open database: %v", err)
-	}
-	tb.Cleanup(func() { db.Close() })
-	arts, err := artifact.Open(ctx, filepath.Join(dir, "artifacts"))
-	if err != nil {
-		tb.Fatalf("open artifact store: %v", err)
-	}
-	tb.Cleanup(func() { arts.Close() })
-	trackingStore := sqlstore.NewTrackingStore(db)
-	tr := tracking.NewService(trackingStore)
-	models := tracking.NewLoggedModels(sqlstore.NewLoggedModelStore(db), tr)
-	reg := registry.NewService(sqlstore.NewRegistryStore(db), tr, models)
-	ds := dataset.NewService(sqlstore.NewDatasetStore(db), dataset.NewBlobs(arts), trackingStore)
-	ds.Logger = logger
-	ds.TempDir = tb.TempDir()
+	st := pipelinetest.NewStack(tb)
 	open := func(tb testing.TB) *pipeline.Service {
 		tb.Helper()
-		svc := pipeline.NewService(sqlstore.NewPipelineStore(db), tr, reg, ds, arts, filepath.Join(dir, "work"))
-		svc.PollInterval = 20 * time.Millisecond
-		svc.Logger = logger
+		svc := st.NewService(tb)
 		if now != nil {
 			svc.Now = now
 		}
-		if err := svc.Open(ctx); err != nil {
+		if err := svc.Open(context.Background()); err != nil {
 			tb.Fatalf("open pipeline service: %v", err)
 		}
 		var once sync.Once
@@ -102,7 +72,7 @@ func newTrigEnv(tb testing.TB, now func() time.Time) *trigEnv {
 		})
 		return svc
 	}
-	return &trigEnv{svc: open(tb), ds: ds, dir: dir, newService: open}
+	return &trigEnv{svc: open(tb), ds: st.Datasets, dir: st.Dir, newService: open}
 }
 
 // writeSpec writes a one-step pipeline spec running the shell command cmd
@@ -409,8 +379,8 @@ func TestScheduleTrigger(t *testing.T) {
 		return len(evs) == 1 && evs[0].Status == pipeline.EventFired && len(rs) == 1, describeEvents(evs) + describeRuns(rs)
 	})
 	evs := e.events(t, "nightly")
-	if evs[0].Subject != "2026-11-27T03:00:00+01:00" || evs[0].DedupKey != "cron:2026-11-27T02:00:00Z" || evs[0].Source != "cron" {
-		t.Errorf("event = %+v; want subject 2026-11-27T03:00:00+01:00 and dedup key cron:2026-11-27T02:00:00Z", evs[0])
+	if evs[0].Subject != "2026-11-27T03:00:00+01:00" || evs[0].DedupKey != "cron:2026-11-27T03:00:00" || evs[0].Source != "cron" {
+		t.Errorf("event = %+v; want subject 2026-11-27T03:00:00+01:00 and dedup key cron:2026-11-27T03:00:00", evs[0])
 	}
 	tr, err := e.svc.GetTrigger(ctx, "nightly")
 	if want := time.Date(2026, 11, 30, 2, 0, 0, 0, time.UTC); err != nil || !tr.NextFire.Equal(want) {
