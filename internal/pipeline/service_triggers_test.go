@@ -729,3 +729,32 @@ func TestTwoControllersNeverFireAnEventTwice(t *testing.T) {
 		t.Errorf("runs answer %d events, want %d: %s", len(runOf), len(posted), describeRuns(rs))
 	}
 }
+
+// A trigger deleted and created again under its name starts fresh: the
+// runs of its predecessor neither deduplicate its events nor count as its
+// own.
+func TestRecreatedTriggerStartsFresh(t *testing.T) {
+	e := newTrigEnv(t, nil)
+	ctx := context.Background()
+	spec := e.writeSpec(t, "again", "true", "")
+	e.create(t, pipeline.Trigger{Name: "again", SpecFile: spec, Event: "go", Dedup: true})
+	if _, err := e.svc.PostEvent(ctx, "go", "", nil, ""); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the first run to succeed", func() (bool, string) {
+		rs := e.runs(t, "again")
+		return len(rs) == 1 && rs[0].Status == pipeline.RunSucceeded, describeRuns(rs)
+	})
+	if err := e.svc.DeleteTrigger(ctx, "again"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Millisecond) // creation times are in milliseconds
+	e.create(t, pipeline.Trigger{Name: "again", SpecFile: spec, Event: "go", Dedup: true})
+	if _, err := e.svc.PostEvent(ctx, "go", "", nil, ""); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "a run of the new trigger", func() (bool, string) {
+		rs := e.runs(t, "again")
+		return len(rs) == 2 && allDone(rs), describeRuns(rs)
+	})
+}

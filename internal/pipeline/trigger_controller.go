@@ -377,7 +377,7 @@ func (s *Service) decideTrigger(ctx context.Context, t *Trigger) (time.Time, err
 	if len(pending) == 0 {
 		return time.Time{}, nil
 	}
-	active, err := s.triggerRuns(ctx, t.Name, RunQueued, RunRunning)
+	active, err := s.triggerRuns(ctx, t, RunQueued, RunRunning)
 	if err != nil {
 		return time.Time{}, err
 	}
@@ -390,7 +390,7 @@ func (s *Service) decideTrigger(ctx context.Context, t *Trigger) (time.Time, err
 		}
 	}
 	if d.kind == decideBuild {
-		succeeded, err := s.triggerRuns(ctx, t.Name, RunSucceeded)
+		succeeded, err := s.triggerRuns(ctx, t, RunSucceeded)
 		if err != nil {
 			return time.Time{}, err
 		}
@@ -457,14 +457,21 @@ func (s *Service) buildTriggerRun(ctx context.Context, t *Trigger, pending []*Tr
 	return r, nil
 }
 
-// triggerRuns returns up to maxRunsScanned of the newest runs of trigger
-// with one of the statuses.
-func (s *Service) triggerRuns(ctx context.Context, trigger string, statuses ...RunStatus) ([]*Run, error) {
-	runs, _, err := s.Store.ListRuns(ctx, RunFilter{Trigger: trigger, Statuses: statuses, MaxResults: maxRunsScanned})
+// triggerRuns returns up to maxRunsScanned of the newest runs of trigger t
+// with one of the statuses, leaving out runs of an earlier trigger of the
+// same name (created before t): a trigger created again starts fresh.
+func (s *Service) triggerRuns(ctx context.Context, t *Trigger, statuses ...RunStatus) ([]*Run, error) {
+	runs, _, err := s.Store.ListRuns(ctx, RunFilter{Trigger: t.Name, Statuses: statuses, MaxResults: maxRunsScanned})
 	if err != nil {
-		return nil, fmt.Errorf("list runs of trigger %q: %w", trigger, err)
+		return nil, fmt.Errorf("list runs of trigger %q: %w", t.Name, err)
 	}
-	return runs, nil
+	mine := runs[:0]
+	for _, r := range runs {
+		if !r.CreatedAt.Before(t.CreatedAt) {
+			mine = append(mine, r)
+		}
+	}
+	return mine, nil
 }
 
 // runFinished updates the trigger of a run that ended: a failed run counts
@@ -485,6 +492,9 @@ func (s *Service) runFinished(ctx context.Context, r *Run) {
 	} else if err != nil {
 		s.logger().Warn("update trigger after run", "trigger", r.Trigger, "run", r.ID, "err", err)
 		return
+	}
+	if r.CreatedAt.Before(t.CreatedAt) {
+		return // a run of a deleted trigger of the same name
 	}
 	var u TriggerUpdate
 	switch r.Status {
