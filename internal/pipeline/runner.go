@@ -280,9 +280,10 @@ func (s *Service) privateDirs() []string {
 }
 
 // Close stops the runner loop and the runs this process executes: their
-// running steps are stopped and recorded as interrupted ("server shutting
-// down"), to be retried per their policy when the service opens again. It
-// waits for them, then saves the hash memo.
+// running steps are stopped and put back to pending without spending an
+// attempt ("server shutting down"), to run again when a service opens on the
+// database. It waits for them, releases the controllers' lease and saves
+// the hash memo.
 func (s *Service) Close() error {
 	s.rs.mu.Lock()
 	memo := s.rs.memo
@@ -1762,14 +1763,12 @@ func (ex *runExec) interrupted(ctx context.Context, p *stepPrep, st *Step, attem
 	if !started {
 		return // still pending; the next start runs it
 	}
-	msg := fmt.Sprintf("server shutting down during attempt %d", attempt)
+	// A server that stops on purpose (a restart, an upgrade, a lost lease)
+	// does not spend the step's attempts: the attempt is given back and the
+	// step runs it again on the next start. Only a crash counts (recovery).
+	msg := fmt.Sprintf("server shutting down during attempt %d; it runs again on the next start", attempt)
 	appendLog(ex.s.LogPath(ex.run.ID, st.Name), "--- "+msg+"\n")
-	status := StepPending
-	if attempt > st.Retries {
-		status = StepFailed
-	}
-	ex.updateStep(st.Name, StepUpdate{Status: &status, Error: &msg, ExitCode: exit, FinishedAt: &now})
-	if status == StepFailed {
-		ex.endStepRun(p, tracking.RunFailed)
-	}
+	status, again := StepPending, attempt-1
+	ex.updateStep(st.Name, StepUpdate{Status: &status, Attempt: &again, Error: &msg, ExitCode: exit, FinishedAt: &now})
+	ex.endStepRun(p, tracking.RunKilled)
 }

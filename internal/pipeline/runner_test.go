@@ -544,3 +544,43 @@ steps:
 		}
 	}
 }
+
+// A server that stops on purpose does not spend a step's attempts: a step
+// without retries interrupted by Close runs again after the next Open.
+func TestRunnerShutdownGivesTheAttemptBack(t *testing.T) {
+	e := mustEnv(t)
+	marker := filepath.Join(e.scratch, "started")
+	spec := `name: stop
+steps:
+  slow:
+    run: 'echo x >> ` + marker + `; if [ "$(wc -l < ` + marker + `)" -lt 2 ]; then sleep 30; fi; echo done > ${{ outputs.o }}'
+    outputs: {o: o.txt}
+`
+	e.open(t)
+	r := e.submit(t, spec, nil)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := os.Stat(marker); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the step did not start")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := e.svc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := e.svc.GetRun(context.Background(), r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := got.Step("slow"); got.Status != pipeline.RunRunning || st.Status != pipeline.StepPending || st.Attempt != 0 {
+		t.Fatalf("after Close: run %s, step %s attempt %d; want running, pending, 0", got.Status, st.Status, st.Attempt)
+	}
+	e.open(t)
+	done := e.waitDone(t, r.ID)
+	if st := done.Step("slow"); done.Status != pipeline.RunSucceeded || st.Attempt != 1 {
+		t.Fatalf("after reopening: run %s (%s), step attempt %d; want succeeded at attempt 1", done.Status, done.Error, st.Attempt)
+	}
+}
