@@ -314,6 +314,9 @@ func (d *dataCmd) triggerShow(ctx context.Context, args []string) int {
 	if t.ConsecutiveFailures > 0 {
 		fmt.Fprintf(d.stdout, "failures:   %d in a row\n", t.ConsecutiveFailures)
 	}
+	if t.LastError != "" {
+		fmt.Fprintf(d.stdout, "error:      %s (pending events wait until this is fixed)\n", t.LastError)
+	}
 	if !t.NextFire.IsZero() {
 		fmt.Fprintf(d.stdout, "next fire:  %s\n", formatTime(t.NextFire))
 	}

@@ -758,3 +758,43 @@ func TestRecreatedTriggerStartsFresh(t *testing.T) {
 		return len(rs) == 2 && allDone(rs), describeRuns(rs)
 	})
 }
+
+// A trigger whose run cannot be built (its spec no longer reads) keeps its
+// events pending and says why in LastError, until the spec is fixed.
+func TestTriggerRecordsWhyEventsWait(t *testing.T) {
+	e := newTrigEnv(t, nil)
+	ctx := context.Background()
+	spec := e.writeSpec(t, "broken", "true", "")
+	e.create(t, pipeline.Trigger{Name: "broken", SpecFile: spec, Event: "go"})
+	good, err := os.ReadFile(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(spec, []byte("name: broken\nsteps: [\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.PostEvent(ctx, "go", "", nil, ""); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the trigger to record its error", func() (bool, string) {
+		tr, err := e.svc.GetTrigger(ctx, "broken")
+		if err != nil {
+			return false, err.Error()
+		}
+		return tr.LastError != "", "last error: " + tr.LastError
+	})
+	if evs := e.events(t, "broken"); len(evs) != 1 || evs[0].Status != pipeline.EventPending {
+		t.Fatalf("events of a trigger that cannot build its run: %s, want one pending", describeEvents(evs))
+	}
+	if err := os.WriteFile(spec, good, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the run once the spec is fixed, and the error cleared", func() (bool, string) {
+		tr, err := e.svc.GetTrigger(ctx, "broken")
+		if err != nil {
+			return false, err.Error()
+		}
+		rs := e.runs(t, "broken")
+		return len(rs) == 1 && tr.LastError == "", describeRuns(rs) + " last error: " + tr.LastError
+	})
+}

@@ -90,6 +90,10 @@ type Trigger struct {
 	NextFire time.Time `json:"next_fire,omitzero"`
 	// LastFired is when the trigger last started a run.
 	LastFired time.Time `json:"last_fired,omitzero"`
+	// LastError says why the controller could not act on the trigger's
+	// pending events (its spec no longer reads, a dataset is gone); empty
+	// once it could again.
+	LastError string `json:"last_error,omitempty"`
 
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
@@ -189,6 +193,7 @@ type TriggerUpdate struct {
 	DatasetCursor       *int64
 	NextFire            *time.Time
 	LastFired           *time.Time
+	LastError           *string
 }
 
 // TriggerStore keeps triggers and their events.

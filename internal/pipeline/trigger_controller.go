@@ -175,11 +175,28 @@ func (s *Service) reconcileTriggers(ctx context.Context) time.Time {
 			return next
 		}
 		s.noteTriggerError(t.Name, err)
+		s.recordTriggerError(ctx, t, err)
 		if !until.IsZero() && (next.IsZero() || until.Before(next)) {
 			next = until
 		}
 	}
 	return next
+}
+
+// recordTriggerError stores err (or its absence) as t's LastError when that
+// changes, so that `mloop trigger show` on any server says why pending
+// events wait.
+func (s *Service) recordTriggerError(ctx context.Context, t *Trigger, err error) {
+	msg := ""
+	if err != nil {
+		msg = err.Error()
+	}
+	if msg == t.LastError {
+		return
+	}
+	if uerr := s.Store.UpdateTrigger(ctx, t.Name, TriggerUpdate{LastError: &msg}); uerr != nil && !mloop.IsNotFound(uerr) {
+		s.logger().Warn("record trigger error", "trigger", t.Name, "err", uerr)
+	}
 }
 
 // noteTriggerError logs err for trigger name when it differs from the last

@@ -21,7 +21,7 @@ func triggerNotFound(name string) error {
 // triggerColumns are the columns scanTrigger reads, in order.
 const triggerColumns = `name, spec_file, project_dir, params, pipeline, kind, dataset, cron, timezone, event,
 	cooldown_ms, batch_window_ms, max_concurrent, overlap, dedup, max_failures, paused, pause_reason,
-	consecutive_failures, dataset_cursor, next_fire, last_fired, created_at, updated_at`
+	consecutive_failures, dataset_cursor, next_fire, last_fired, created_at, updated_at, last_error`
 
 // scanTrigger reads a row of triggerColumns.
 func scanTrigger(sc scanner) (*pipeline.Trigger, error) {
@@ -35,7 +35,7 @@ func scanTrigger(sc scanner) (*pipeline.Trigger, error) {
 	)
 	if err := sc.Scan(&t.Name, &t.SpecFile, &t.ProjectDir, &params, &t.Pipeline, &kind, &t.Dataset, &t.Cron,
 		&t.Timezone, &t.Event, &cooldown, &batch, &t.MaxConcurrent, &overlap, &dedup, &t.MaxFailures, &paused,
-		&t.PauseReason, &t.ConsecutiveFailures, &t.DatasetCursor, &nextFire, &lastFired, &created, &updated); err != nil {
+		&t.PauseReason, &t.ConsecutiveFailures, &t.DatasetCursor, &nextFire, &lastFired, &created, &updated, &t.LastError); err != nil {
 		return nil, err
 	}
 	var err error
@@ -71,11 +71,11 @@ func (s *PipelineStore) CreateTrigger(ctx context.Context, t *pipeline.Trigger) 
 	}
 	err = s.db.Write(ctx, func(tx *Tx) error {
 		_, err := tx.Exec(ctx, `INSERT INTO triggers (`+triggerColumns+`)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			t.Name, t.SpecFile, t.ProjectDir, params, t.Pipeline, string(t.Kind), t.Dataset, t.Cron, t.Timezone,
 			t.Event, t.Cooldown.Milliseconds(), t.BatchWindow.Milliseconds(), t.MaxConcurrent, string(t.Overlap),
 			t.Dedup, t.MaxFailures, t.Paused, t.PauseReason, t.ConsecutiveFailures, t.DatasetCursor,
-			msOrNull(t.NextFire), msOrNull(t.LastFired), t.CreatedAt.UnixMilli(), t.UpdatedAt.UnixMilli())
+			msOrNull(t.NextFire), msOrNull(t.LastFired), t.CreatedAt.UnixMilli(), t.UpdatedAt.UnixMilli(), t.LastError)
 		if isUniqueViolation(err) {
 			return mloop.Errorf(mloop.EEXISTS, "Trigger %q already exists: pick another name or delete it first.", t.Name)
 		}
@@ -142,6 +142,9 @@ func triggerSet(u pipeline.TriggerUpdate, now time.Time) setList {
 	}
 	if u.LastFired != nil {
 		set.add("last_fired", msOrNull(*u.LastFired))
+	}
+	if u.LastError != nil {
+		set.add("last_error", *u.LastError)
 	}
 	if !set.empty() {
 		set.add("updated_at", now.UnixMilli())

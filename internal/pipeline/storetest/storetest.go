@@ -645,10 +645,11 @@ func testTriggers(t *testing.T, s pipeline.Store) {
 	must(t, "UpdateTrigger", s.UpdateTrigger(ctx, "a-data", pipeline.TriggerUpdate{
 		Paused: ptr(true), PauseReason: ptr("3 consecutive failures"), ConsecutiveFailures: ptr(3),
 		DatasetCursor: ptr(int64(12345)), NextFire: ptr(t0.Add(time.Minute)), LastFired: ptr(t0.Add(time.Second)),
+		LastError: ptr("spec unreadable"),
 	}))
 	got, err = s.GetTrigger(ctx, "a-data")
 	must(t, "GetTrigger", err)
-	if !got.Paused || got.PauseReason != "3 consecutive failures" || got.ConsecutiveFailures != 3 ||
+	if !got.Paused || got.PauseReason != "3 consecutive failures" || got.ConsecutiveFailures != 3 || got.LastError != "spec unreadable" ||
 		got.DatasetCursor != 12345 || !got.NextFire.Equal(t0.Add(time.Minute)) || !got.LastFired.Equal(t0.Add(time.Second)) {
 		t.Fatalf("updated trigger: got %+v", got)
 	}
