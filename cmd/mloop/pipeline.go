@@ -235,8 +235,9 @@ func newRunFollower(d *dataCmd, run *pipeline.Run, explain, quiet bool) *runFoll
 
 // follow polls the run until it is done or ctx ends, and returns it.
 func (f *runFollower) follow(ctx context.Context) (*pipeline.Run, error) {
-	tick := time.NewTicker(pollInterval)
-	defer tick.Stop()
+	// Short runs (a fully cached one ends within milliseconds) are seen
+	// ending at once; longer ones are polled every pollInterval.
+	delay := 5 * time.Millisecond
 	for {
 		run, err := f.d.client.GetPipelineRun(ctx, f.id)
 		if err != nil {
@@ -253,8 +254,9 @@ func (f *runFollower) follow(ctx context.Context) (*pipeline.Run, error) {
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
-		case <-tick.C:
+		case <-time.After(delay):
 		}
+		delay = min(2*delay, pollInterval)
 	}
 }
 
