@@ -205,6 +205,15 @@ func (d *dataCmd) writeJSON(v any) int {
 	return exitOK
 }
 
+// writeList writes {"key": items} as JSON, with [] rather than null for no
+// items, so scripts can always iterate.
+func writeList[T any](d *dataCmd, key string, items []T) int {
+	if items == nil {
+		items = []T{}
+	}
+	return d.writeJSON(map[string]any{key: items})
+}
+
 // currentUser is who runs the command: $USER, else the account's name.
 func currentUser() string {
 	if u := os.Getenv("USER"); u != "" {

@@ -34,10 +34,7 @@ func (d *dataCmd) list(ctx context.Context, args []string) int {
 			return d.fail(err)
 		}
 		if d.json {
-			if ds == nil {
-				ds = []dataset.Summary{}
-			}
-			return d.writeJSON(map[string]any{"datasets": ds})
+			return writeList(d, "datasets", ds)
 		}
 		if len(ds) == 0 {
 			fmt.Fprintln(d.stdout, "no datasets yet: push one with `mloop data push NAME PATH`")
@@ -64,10 +61,7 @@ func (d *dataCmd) list(ctx context.Context, args []string) int {
 		return d.fail(err)
 	}
 	if d.json {
-		if vs == nil {
-			vs = []*dataset.Version{}
-		}
-		return d.writeJSON(map[string]any{"versions": vs})
+		return writeList(d, "versions", vs)
 	}
 	tw := tabwriter.NewWriter(d.stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "VERSION\tDIGEST\tROWS\tSIZE\tFILES\tCREATED\tUSER\tTAGS")

@@ -589,10 +589,7 @@ func (d *dataCmd) pipelineRuns(ctx context.Context, args []string) int {
 		runs = runs[:*limit]
 	}
 	if d.json {
-		if runs == nil {
-			runs = []*pipeline.Run{}
-		}
-		return d.writeJSON(map[string]any{"runs": runs})
+		return writeList(d, "runs", runs)
 	}
 	if len(runs) == 0 {
 		fmt.Fprintln(d.stdout, "no pipeline runs yet: start one with `mloop pipeline run mloop.yaml`")

@@ -457,10 +457,7 @@ func (d *dataCmd) triggerEvents(ctx context.Context, args []string) int {
 		return d.failTrigger(err)
 	}
 	if d.json {
-		if evs == nil {
-			evs = []*pipeline.TriggerEvent{}
-		}
-		return d.writeJSON(map[string]any{"events": evs})
+		return writeList(d, "events", evs)
 	}
 	if len(evs) == 0 {
 		fmt.Fprintf(d.stdout, "no events for trigger %s yet\n", pos[0])
@@ -507,10 +504,7 @@ func runEvent(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return d.fail(err)
 	}
 	if d.json {
-		if evs == nil {
-			evs = []*pipeline.TriggerEvent{}
-		}
-		return d.writeJSON(map[string]any{"events": evs})
+		return writeList(d, "events", evs)
 	}
 	if len(evs) == 0 {
 		fmt.Fprintf(d.stdout, "posted event %s: no trigger recorded it (none listens to %s, or the dedup key was seen)\n", pos[0], pos[0])
