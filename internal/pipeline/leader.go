@@ -43,7 +43,8 @@ func (s *Service) leaseTTL() time.Duration {
 // openLeadership takes the lease if it can and starts the controllers, then
 // keeps renewing (or waiting for) the lease in the background.
 func (s *Service) openLeadership(ctx context.Context) error {
-	leading, err := s.acquireLease(ctx)
+	started := s.now()
+	leading, err := s.acquireLease(ctx, false)
 	if err != nil {
 		return err
 	}
@@ -52,6 +53,7 @@ func (s *Service) openLeadership(ctx context.Context) error {
 			s.releaseLease()
 			return err
 		}
+		started, leading = s.confirmLease(ctx, started)
 	} else {
 		holder, _, _ := s.Store.Lease(ctx, ControllerLease)
 		s.logger().Info("another server runs the pipeline controllers; this one stands by", "leader", holder)
@@ -61,8 +63,30 @@ func (s *Service) openLeadership(ctx context.Context) error {
 	s.rs.mu.Lock()
 	s.rs.lead = leaderState{stop: stop, done: done, leading: leading}
 	s.rs.mu.Unlock()
-	go s.leaseLoop(lctx, done, leading)
+	go s.leaseLoop(lctx, done, leading, started)
 	return nil
+}
+
+// confirmLease renews the lease right after the controllers started (their
+// recovery may have taken a while) and returns when the renewal that now
+// holds started, and whether this service still leads. A lease lost
+// meanwhile stops the controllers again.
+func (s *Service) confirmLease(ctx context.Context, acquired time.Time) (time.Time, bool) {
+	started := s.now()
+	actx, cancel := context.WithTimeout(ctx, s.leaseTTL()/3)
+	ok, err := s.acquireLease(actx, true)
+	cancel()
+	switch {
+	case ok:
+		return started, true
+	case err == nil:
+		s.logger().Error("lost the pipeline controllers' lease while starting them; stopping them")
+		s.stopControllers()
+		return started, false
+	default:
+		s.logger().Warn("renew the pipeline controllers' lease", "err", err)
+		return acquired, true
+	}
 }
 
 // closeLeadership stops the lease loop and the controllers and releases the
@@ -81,35 +105,50 @@ func (s *Service) closeLeadership() {
 }
 
 // leaseLoop renews the lease while leading, and tries to take it while
-// standing by, until ctx ends.
-func (s *Service) leaseLoop(ctx context.Context, done chan struct{}, leading bool) {
+// standing by, until ctx ends. A leader fences itself: when its last
+// successful renewal, started at t, is about to lapse (t + TTL − TTL/3)
+// without another, it stops its controllers, so they have stopped before
+// any other server can take the lease at t + TTL.
+func (s *Service) leaseLoop(ctx context.Context, done chan struct{}, leading bool, renewed time.Time) {
 	defer close(done)
 	ttl := s.leaseTTL()
-	tick := time.NewTicker(ttl / 3)
-	defer tick.Stop()
-	renewed := s.now()
+	interval := ttl / 3
+	fenceAt := renewed.Add(ttl - interval)
 	for {
+		wait := interval
+		if leading {
+			wait = min(wait, max(fenceAt.Sub(s.now()), 0))
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C:
+		case <-time.After(wait):
 		}
-		ok, err := s.acquireLease(ctx)
+		if leading && !s.now().Before(fenceAt) {
+			s.logger().Error("could not renew the pipeline controllers' lease in time; stopping them")
+			s.stopControllers()
+			leading = false
+			s.setLeading(false)
+			continue
+		}
+		started := s.now()
+		actx, cancel := context.WithTimeout(ctx, interval)
+		ok, err := s.acquireLease(actx, leading)
+		cancel()
 		if ctx.Err() != nil {
 			return
 		}
 		switch {
 		case leading && ok:
-			renewed = s.now()
-		case leading:
-			lost := err == nil // another server holds it: it expired meanwhile
-			if !lost && s.now().Sub(renewed) < 2*ttl/3 {
-				s.logger().Warn("renew the pipeline controllers' lease; retrying", "err", err)
-				continue
-			}
-			s.logger().Error("lost the pipeline controllers' lease; stopping them", "err", err)
+			fenceAt = started.Add(ttl - interval)
+		case leading && err == nil:
+			// Another server holds the lease: this one lost it (it had
+			// lapsed). Stop at once; taking it back goes through recovery.
+			s.logger().Error("lost the pipeline controllers' lease to another server; stopping them")
 			s.stopControllers()
 			leading = false
+		case leading:
+			s.logger().Warn("renew the pipeline controllers' lease; retrying", "err", err, "fence_in", fenceAt.Sub(s.now()))
 		case ok:
 			s.logger().Info("took over the pipeline controllers")
 			if err := s.startControllers(ctx); err != nil {
@@ -117,25 +156,46 @@ func (s *Service) leaseLoop(ctx context.Context, done chan struct{}, leading boo
 				s.releaseLease()
 				continue
 			}
-			leading, renewed = true, s.now()
+			started, leading = s.confirmLease(ctx, started)
+			fenceAt = started.Add(ttl - interval)
 		case err != nil:
 			s.logger().Warn("look at the pipeline controllers' lease", "err", err)
 		}
-		s.rs.mu.Lock()
-		s.rs.lead.leading = leading
-		s.rs.mu.Unlock()
+		s.setLeading(leading)
 	}
 }
 
-// acquireLease takes or renews the controllers' lease, taking it over from a
-// holder on this host whose process is gone.
-func (s *Service) acquireLease(ctx context.Context) (bool, error) {
-	owner, now := s.owner(), s.now()
+func (s *Service) setLeading(leading bool) {
+	s.rs.mu.Lock()
+	s.rs.lead.leading = leading
+	s.rs.mu.Unlock()
+}
+
+// leaseOwner is this service's name in the lease: its owner name and, where
+// the system tells, its process identity (see processIdentity), which lets
+// a successor on the same host tell that it died.
+func (s *Service) leaseOwner() string {
+	if id, ok := processIdentity(os.Getpid()); ok {
+		return s.owner() + "|" + id
+	}
+	return s.owner()
+}
+
+// acquireLease takes or renews the controllers' lease. A standby (not
+// leading) also takes it over from a holder that is a dead process of this
+// host; a leader never takes over: a lease held by someone else means it
+// lost it.
+func (s *Service) acquireLease(ctx context.Context, leading bool) (bool, error) {
+	owner, now := s.leaseOwner(), s.now()
 	takeOver := ""
-	if holder, _, err := s.Store.Lease(ctx, ControllerLease); err == nil && holder != owner && deadLocalOwner(holder) {
-		takeOver = holder
-	} else if err != nil && !mloop.IsNotFound(err) {
-		return false, err
+	if !leading {
+		holder, _, err := s.Store.Lease(ctx, ControllerLease)
+		switch {
+		case err == nil && holder != owner && deadHolder(holder):
+			takeOver = holder
+		case err != nil && !mloop.IsNotFound(err):
+			return false, err
+		}
 	}
 	return s.Store.AcquireLease(ctx, ControllerLease, owner, now.Add(s.leaseTTL()), now, takeOver)
 }
@@ -144,7 +204,7 @@ func (s *Service) acquireLease(ctx context.Context) (bool, error) {
 func (s *Service) releaseLease() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := s.Store.ReleaseLease(ctx, ControllerLease, s.owner()); err != nil {
+	if err := s.Store.ReleaseLease(ctx, ControllerLease, s.leaseOwner()); err != nil {
 		s.logger().Warn("release the pipeline controllers' lease", "err", err)
 	}
 }
@@ -156,10 +216,17 @@ func (s *Service) Leading() bool {
 	return s.rs.lead.leading
 }
 
-// deadLocalOwner reports whether owner ("host:pid:start", see owner) names
-// a process of this host, other than this one, that no longer exists.
-func deadLocalOwner(owner string) bool {
-	host, rest, ok := strings.Cut(owner, ":")
+// deadHolder reports whether a lease holder (see leaseOwner) is a process
+// that no longer exists: one of this boot and PID namespace whose pid is
+// gone or now names another process (another start time). A holder without
+// a process identity, or of another host, boot or container, is presumed
+// alive: its lease expires instead.
+func deadHolder(holder string) bool {
+	base, ident, ok := strings.Cut(holder, "|")
+	if !ok {
+		return false
+	}
+	host, rest, ok := strings.Cut(base, ":")
 	if !ok {
 		return false
 	}
@@ -168,5 +235,14 @@ func deadLocalOwner(owner string) bool {
 	if me, _ := os.Hostname(); err != nil || host != me || pid <= 0 || pid == os.Getpid() {
 		return false
 	}
-	return !processAlive(pid)
+	mine, ok := processIdentity(os.Getpid())
+	if !ok {
+		return false
+	}
+	// Identities are "boot/pidns/start": compare the boot and namespace.
+	if space := func(id string) string { return id[:strings.LastIndexByte(id, '/')+1] }; !strings.Contains(ident, "/") || space(ident) != space(mine) {
+		return false
+	}
+	now, alive := processIdentity(pid)
+	return !alive || now != ident
 }

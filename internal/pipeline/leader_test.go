@@ -2,10 +2,13 @@ package pipeline_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -77,7 +80,12 @@ func TestLeadershipTakesOverFromDeadProcess(t *testing.T) {
 	}
 	host, _ := os.Hostname()
 	now := time.Now()
-	dead := host + ":" + strconv.Itoa(gone.Process.Pid) + ":1"
+	me, ok := pipeline.ProcessIdentity(os.Getpid())
+	if !ok {
+		t.Skip("this system does not identify processes; leases of dead servers expire instead")
+	}
+	// The holder's identity: this boot and PID namespace, the dead pid.
+	dead := host + ":" + strconv.Itoa(gone.Process.Pid) + ":1|" + me[:strings.LastIndexByte(me, '/')+1] + "12345"
 	if ok, err := e.store.AcquireLease(context.Background(), pipeline.ControllerLease, dead, now.Add(time.Hour), now, ""); !ok || err != nil {
 		t.Fatalf("set up the dead holder's lease: %v %v", ok, err)
 	}
@@ -94,5 +102,70 @@ func TestLeadershipTakesOverFromDeadProcess(t *testing.T) {
 	e2.open(t)
 	if e2.svc.Leading() {
 		t.Fatal("the server took the lease of a live holder")
+	}
+}
+
+// Two live servers never both lead, whatever their names: a holder whose
+// process cannot be shown dead keeps the lease until it lapses.
+func TestLeadershipIsExclusive(t *testing.T) {
+	e := mustEnv(t)
+	e.svc.LeaseTTL, e.svc.Owner = 300*time.Millisecond, "host:999991:1"
+	e.open(t)
+	other := pipeline.NewService(e.store, e.tr, nil, e.ds, e.arts, filepath.Join(t.TempDir(), "work"))
+	other.PollInterval, other.LeaseTTL, other.Owner = 50*time.Millisecond, 300*time.Millisecond, "host:999992:1"
+	if err := other.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { other.Close() })
+	for range 20 { // several renewal periods
+		if e.svc.Leading() == other.Leading() {
+			t.Fatalf("leading: first %v, second %v; want exactly one", e.svc.Leading(), other.Leading())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// failingLeases is a store whose lease renewals fail once told to, as when
+// the database cannot be reached.
+type failingLeases struct {
+	pipeline.Store
+	fail atomic.Bool
+}
+
+func (f *failingLeases) AcquireLease(ctx context.Context, name, owner string, until, now time.Time, takeOver string) (bool, error) {
+	if f.fail.Load() {
+		return false, errors.New("database unreachable")
+	}
+	return f.Store.AcquireLease(ctx, name, owner, until, now, takeOver)
+}
+
+// A leader that cannot renew its lease stops its controllers by itself.
+func TestLeadershipFencesWhenRenewalsFail(t *testing.T) {
+	e := mustEnv(t)
+	store := &failingLeases{Store: e.store}
+	svc := pipeline.NewService(store, e.tr, nil, e.ds, e.arts, filepath.Join(t.TempDir(), "work"))
+	svc.PollInterval, svc.LeaseTTL = 20*time.Millisecond, 300*time.Millisecond
+	if err := svc.Open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { svc.Close() })
+	if !svc.Leading() {
+		t.Fatal("the only server does not lead")
+	}
+	store.fail.Store(true)
+	deadline := time.Now().Add(10 * time.Second)
+	for svc.Leading() {
+		if time.Now().After(deadline) {
+			t.Fatal("the leader kept leading without renewing its lease")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	// Renewals work again: it takes the lease back and leads.
+	store.fail.Store(false)
+	for !svc.Leading() {
+		if time.Now().After(deadline) {
+			t.Fatal("the server did not lead again once its lease could be taken")
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

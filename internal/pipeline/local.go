@@ -452,7 +452,14 @@ func (e *LocalExecutor) KillTask(taskID, handle string) error {
 					return err
 				}
 			}
-			return nil
+			pgid, err := strconv.Atoi(handle)
+			if len(groups) > 0 || err != nil || pgid <= 1 || !envUnreadable(pgid) {
+				return nil
+			}
+			// The recorded group's leader hides its environment (it
+			// changed user): it cannot be told apart, so it goes as the
+			// handle says.
+			return killOrphanGroup(pgid)
 		}
 	}
 	if handle == "" {

@@ -28,7 +28,3 @@ func exitOf(ps *os.ProcessState) (int, string) {
 
 // killOrphanGroup does nothing: without process groups no task was started.
 func killOrphanGroup(pgid int) error { return nil }
-
-// processAlive reports true: without a way to ask, a process is presumed
-// alive (its lease then expires instead of being taken over).
-func processAlive(pid int) bool { return true }

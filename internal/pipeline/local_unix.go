@@ -89,10 +89,3 @@ func killOrphanGroup(pgid int) error {
 	}
 	return signalGroup(pgid, syscall.SIGKILL)
 }
-
-// processAlive reports whether a process with the id exists (a process of
-// another user counts: it exists).
-func processAlive(pid int) bool {
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
-}

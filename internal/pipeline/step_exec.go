@@ -125,7 +125,9 @@ func (ex *runExec) runStep(ctx context.Context, name string) {
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			ex.interrupted(ctx, p, st, attempt, res.exit, true)
+			// Attempt `attempt` failed and was recorded: a stop while
+			// waiting to retry gives nothing back.
+			ex.interrupted(ctx, p, st, attempt+1, res.exit, true)
 			return
 		case <-t.C:
 		}
@@ -920,7 +922,7 @@ func (ex *runExec) interrupted(ctx context.Context, p *stepPrep, st *Step, attem
 	// A server that stops on purpose (a restart, an upgrade, a lost lease)
 	// does not spend the step's attempts: the attempt is given back and the
 	// step runs it again on the next start. Only a crash counts (recovery).
-	msg := fmt.Sprintf("server shutting down during attempt %d; it runs again on the next start", attempt)
+	msg := fmt.Sprintf("server shutting down before attempt %d ended; it runs again on the next start", attempt)
 	appendLog(ex.s.LogPath(ex.run.ID, st.Name), "--- "+msg+"\n")
 	status, again := StepPending, attempt-1
 	ex.updateStep(st.Name, StepUpdate{Status: &status, Attempt: &again, Error: &msg, ExitCode: exit, FinishedAt: &now})

@@ -61,7 +61,7 @@ func (s *Service) materializeDataset(ctx context.Context, v *dataset.Version) (s
 		// A step wrote into its (read-only) input, or something else did:
 		// never hand the changed bytes to another step as this version.
 		s.logger().Warn("materialized dataset version was modified; copying it again", "version", v.Ref(), "problem", problem)
-		if err := removeReadOnly(dir); err != nil {
+		if err := os.RemoveAll(dir); err != nil {
 			return "", fmt.Errorf("materialize %s: remove the modified copy: %w", v.Ref(), err)
 		}
 	}
@@ -86,40 +86,26 @@ func (s *Service) materializeDataset(ctx context.Context, v *dataset.Version) (s
 		return "", fmt.Errorf("materialize %s: %w", v.Ref(), err)
 	}
 	if err := os.Rename(tmp, dir); err != nil {
-		removeReadOnly(tmp)
 		return "", fmt.Errorf("materialize %s: %w", v.Ref(), err)
 	}
 	return dir, nil
 }
 
 // freeze makes the files under root read-only with the modification time
-// mtime, and its folders read-only, so that a step cannot change a
-// materialized dataset by mistake and checkMaterialized notices one that
-// was changed anyway (root ignores permissions).
+// mtime, so that a step cannot change a materialized dataset by mistake and
+// checkMaterialized notices one that was changed anyway (root ignores
+// permissions). Folders stay writable, so the work folder can always be
+// deleted; checkMaterialized notices added or removed files.
 func freeze(root string, mtime time.Time) error {
-	var dirs []string
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		switch {
-		case err != nil:
+	return filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
 			return err
-		case d.IsDir():
-			dirs = append(dirs, p)
-			return nil
 		}
 		if err := os.Chtimes(p, mtime, mtime); err != nil {
 			return err
 		}
 		return os.Chmod(p, 0o444)
 	})
-	if err != nil {
-		return err
-	}
-	for i := len(dirs) - 1; i >= 0; i-- {
-		if err := os.Chmod(dirs[i], 0o555); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // checkMaterialized returns "" when the folder dir holds exactly the files
@@ -165,17 +151,6 @@ func checkMaterialized(dir string, v *dataset.Version) string {
 		return "file " + rel + " missing"
 	}
 	return ""
-}
-
-// removeReadOnly removes a tree that freeze made read-only.
-func removeReadOnly(root string) error {
-	filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && d.IsDir() {
-			os.Chmod(p, 0o755)
-		}
-		return nil
-	})
-	return os.RemoveAll(root)
 }
 
 // copyBlob writes one file of a dataset version to dst, checking its hash.
