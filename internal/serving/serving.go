@@ -8,7 +8,11 @@
 // its model in memory and predicts a Batch of float32 features in place.
 package serving
 
-import "context"
+import (
+	"context"
+
+	"github.com/mloop/mloop"
+)
 
 // FeatureType is how a model reads a feature.
 type FeatureType string
@@ -37,6 +41,21 @@ type Batch struct {
 
 // Row returns row i's values.
 func (b Batch) Row(i int) []float32 { return b.Values[i*b.Cols : (i+1)*b.Cols] }
+
+// Check reports, as EINVALID, a batch whose Values do not hold exactly
+// Rows×Cols elements, without computing a product that could overflow.
+func (b Batch) Check() error {
+	ok := b.Rows >= 0 && b.Cols >= 0
+	if ok && b.Cols == 0 {
+		ok = len(b.Values) == 0
+	} else if ok {
+		ok = len(b.Values)%b.Cols == 0 && len(b.Values)/b.Cols == b.Rows
+	}
+	if !ok {
+		return mloop.Errorf(mloop.EINVALID, "a batch of %d rows of %d values holds %d values", b.Rows, b.Cols, len(b.Values))
+	}
+	return nil
+}
 
 // Predictor is a loaded model. Implementations are safe for concurrent use.
 type Predictor interface {

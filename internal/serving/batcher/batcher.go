@@ -167,10 +167,10 @@ func (b *Batcher) Predict(ctx context.Context, batch serving.Batch, out []float3
 	if batch.Cols != b.cols {
 		return mloop.Errorf(mloop.EINVALID, "model expects %d features per row, got %d", b.cols, batch.Cols)
 	}
-	if batch.Rows < 0 || len(batch.Values) != batch.Rows*batch.Cols {
-		return mloop.Errorf(mloop.EINVALID, "batch of %d×%d holds %d values", batch.Rows, batch.Cols, len(batch.Values))
+	if err := batch.Check(); err != nil {
+		return err
 	}
-	if len(out) != batch.Rows*b.outputs {
+	if len(out)%b.outputs != 0 || len(out)/b.outputs != batch.Rows {
 		return mloop.Errorf(mloop.EINVALID, "output buffer holds %d values, want %d (%d rows × %d outputs)", len(out), batch.Rows*b.outputs, batch.Rows, b.outputs)
 	}
 	if err := b.enter(); err != nil {

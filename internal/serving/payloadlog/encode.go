@@ -33,7 +33,7 @@ func appendRecord(b []byte, rec *Record) []byte {
 	b = strconv.AppendInt(b, int64(rec.Status), 10)
 	b = append(b, `,"inputs":[`...)
 	in := rec.Inputs
-	if in.Cols >= 0 && in.Rows > 0 && len(in.Values) >= in.Rows*in.Cols {
+	if in.Rows > 0 && in.Check() == nil {
 		for i := 0; i < in.Rows; i++ {
 			if i > 0 {
 				b = append(b, ',')

@@ -19,6 +19,10 @@ const (
 	// maxCategory is the largest category code a split may hold; XGBoost
 	// keeps categories exactly representable as float32 (below 2^24).
 	maxCategory = 1 << 24
+	// maxCategoryWords bounds the 64-bit words of all the categorical
+	// split sets of a model (16 MiB), so that a small file naming huge
+	// category codes cannot demand gigabytes.
+	maxCategoryWords = 1 << 21
 )
 
 // parse decodes data (JSON or UBJSON) into a tree and builds the model.
@@ -418,6 +422,9 @@ func (m *Model) addTree(tree map[string]any, w float32, numFeature int) (root, d
 			if len(m.catSets) >= math.MaxInt32>>metaCatShift {
 				return 0, 0, invalid("model has too many categorical splits")
 			}
+			if len(m.catBits)+len(bits) > maxCategoryWords {
+				return 0, 0, invalid("the model's categorical splits need more than %d words of category sets", maxCategoryWords)
+			}
 			m.catSets = append(m.catSets, catSet{off: int32(len(m.catBits)), words: int32(len(bits))})
 			m.catBits = append(m.catBits, bits...)
 			nd.meta |= uint32(len(m.catSets)) << metaCatShift
@@ -458,6 +465,7 @@ func readCategories(tree map[string]any, n int) (map[int64][]uint64, error) {
 		return nil, invalid("categories_nodes, categories_segments and categories_sizes differ in length (%d, %d, %d)", len(nodes), len(segs), len(sizes))
 	}
 	out := make(map[int64][]uint64, len(nodes))
+	var words int64
 	for i, id := range nodes {
 		if id < 0 || id >= int64(n) {
 			return nil, invalid("categories_nodes[%d] = %d out of range (tree has %d nodes)", i, id, n)
@@ -475,6 +483,9 @@ func readCategories(tree map[string]any, n int) (map[int64][]uint64, error) {
 				return nil, invalid("node %d: category %d out of range [0, %d)", id, c, maxCategory)
 			}
 			hi = max(hi, c)
+		}
+		if words += hi/64 + 1; words > maxCategoryWords {
+			return nil, invalid("the categorical splits of this tree need more than %d words of category sets (categories up to %d)", maxCategoryWords, hi)
 		}
 		bits := make([]uint64, hi/64+1)
 		for _, c := range cats[s : s+z] {

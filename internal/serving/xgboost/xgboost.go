@@ -222,14 +222,14 @@ func (m *Model) predict(ctx context.Context, b serving.Batch, out []float32, mar
 	if b.Cols != nf {
 		return mloop.Errorf(mloop.EINVALID, "model %q expects %d features per row, got %d", m.name, nf, b.Cols)
 	}
-	if b.Rows < 0 || len(b.Values) != b.Rows*b.Cols {
-		return mloop.Errorf(mloop.EINVALID, "batch of %d×%d holds %d values", b.Rows, b.Cols, len(b.Values))
+	if err := b.Check(); err != nil {
+		return err
 	}
 	outs := m.Outputs()
 	if margin {
 		outs = m.groups
 	}
-	if len(out) != b.Rows*outs {
+	if len(out)/outs != b.Rows || len(out)%outs != 0 {
 		return mloop.Errorf(mloop.EINVALID, "output buffer holds %d values, want %d (%d rows × %d outputs)", len(out), b.Rows*outs, b.Rows, outs)
 	}
 	g := m.groups
@@ -442,12 +442,16 @@ func softmax32(v []float32) {
 	for _, x := range v[1:] {
 		mx = max(mx, x)
 	}
-	var sum float32
-	for _, x := range v {
-		sum += exp32(x - mx)
-	}
+	// As XGBoost: exponentials in float32, their sum in float64, the
+	// division in float32.
+	var sum float64
 	for i, x := range v {
-		v[i] = exp32(x-mx) / sum
+		v[i] = exp32(x - mx)
+		sum += float64(v[i])
+	}
+	s := float32(sum)
+	for i := range v {
+		v[i] /= s
 	}
 }
 

@@ -8,6 +8,9 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -117,8 +120,15 @@ func TestParity(t *testing.T) {
 			}
 			marginErr := maxAbsErr(t, margin, f.Margins)
 			t.Logf("%s (%s): max abs error %.3g (predictions), %.3g (margins) over %d rows", name, f.Objective, predErr, marginErr, b.Rows)
-			if predErr > 1e-6 || marginErr > 1e-6 {
-				t.Errorf("max abs error %g (predictions), %g (margins), want ≤ 1e-6", predErr, marginErr)
+			// XGBoost's own float32 arithmetic, reproduced: on amd64, where
+			// the fixtures were made, every prediction matches bit for bit;
+			// elsewhere exp may round differently, so the issue's bar holds.
+			bar := 1e-6
+			if runtime.GOARCH == "amd64" {
+				bar = 0
+			}
+			if predErr > bar || marginErr > bar {
+				t.Errorf("max abs error %g (predictions), %g (margins), want ≤ %g", predErr, marginErr, bar)
 			}
 		})
 	}
@@ -364,5 +374,43 @@ func TestConcurrentPredict(t *testing.T) {
 		if err := <-errs; err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+// A small file naming huge category codes in many splits is refused rather
+// than allowed to demand gigabytes of category sets.
+func TestLoadRefusesHugeCategorySets(t *testing.T) {
+	data, err := os.ReadFile("testdata/categorical.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every category of every split becomes the largest code: each set then
+	// needs 2^18 words. (The file holds NaN, so edit its text.)
+	lists := regexp.MustCompile(`"categories":\s*\[[0-9,\s]*\]`)
+	n := 0
+	bomb := lists.ReplaceAllFunc(data, func(list []byte) []byte {
+		n++
+		return regexp.MustCompile(`[0-9]+`).ReplaceAll(list, []byte(strconv.Itoa(maxCategory-1)))
+	})
+	if n == 0 {
+		t.Fatal("no categories lists in testdata/categorical.json")
+	}
+	_, err = Load(bytes.NewReader(bomb), "bomb")
+	if mloop.ErrorCode(err) != mloop.EINVALID || !strings.Contains(err.Error(), "words of category sets") {
+		t.Fatalf("Load of a model whose category sets hold the largest code: got %v, want EINVALID about category sets", err)
+	}
+}
+
+// A batch whose Rows×Cols overflows is refused, not predicted into a panic.
+func TestPredictRefusesOverflowingBatch(t *testing.T) {
+	m, err := LoadFile("testdata/multi_softprob.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cols := len(m.Features())
+	b := serving.Batch{Rows: 1<<62 + 1, Cols: cols, Values: make([]float32, cols)}
+	out := make([]float32, m.Outputs())
+	if err := m.Predict(context.Background(), b, out); mloop.ErrorCode(err) != mloop.EINVALID {
+		t.Fatalf("Predict of an overflowing batch: got %v, want EINVALID", err)
 	}
 }
