@@ -97,10 +97,14 @@ func convert(s *scanner, start int, v float64, k kind, dt datatype, ft serving.F
 			return 0, fmt.Sprintf("%s is not a %s%d", tok(), name, dt.bits)
 		}
 	}
-	if ft == serving.Categorical && (v != math.Trunc(v) || v < 0 || math.IsInf(v, 0)) {
-		return 0, tok() + " is not a category code (categorical features take non-negative integer codes)"
+	if ft == serving.Categorical && (v != math.Trunc(v) || v < 0 || v >= 1<<24) {
+		return 0, tok() + " is not a category code (categorical features take integer codes from 0 to 16777215)"
 	}
-	return float32(v), ""
+	f := float32(v)
+	if math.IsInf(float64(f), 0) && !math.IsInf(v, 0) {
+		return 0, tok() + " is out of the range of a 32-bit float"
+	}
+	return f, ""
 }
 
 // intRange returns the values an integer datatype holds.

@@ -375,7 +375,7 @@ func (t *tensorFill) run() error {
 	if t.s.peek() != '[' {
 		return invalid("input %s: data must be a list", quoteName(string(t.in.name)))
 	}
-	if err := t.list(); err != nil {
+	if err := t.list(1); err != nil {
 		return err
 	}
 	if t.k != t.total {
@@ -384,12 +384,33 @@ func (t *tensorFill) run() error {
 	return nil
 }
 
-// list reads one (possibly nested) list of values.
-func (t *tensorFill) list() error {
+// list reads one list of values at nesting depth (1 for data itself). Data
+// is either flat (values only, in row-major order) or nested exactly as its
+// shape: every list at depth d holds shape[d-1] elements, values only at the
+// deepest level. Anything else would move values across rows.
+func (t *tensorFill) list(depth int) error {
 	s := &t.s
-	return s.array(func(int) error {
-		if s.peek() == '[' {
-			return t.list()
+	n, lists := 0, -1 // lists: -1 unknown, 1 this list holds lists, 0 values
+	err := s.array(func(int) error {
+		n++
+		isList := s.peek() == '['
+		if lists == -1 {
+			lists = 0
+			if isList {
+				lists = 1
+			}
+		}
+		if isList != (lists == 1) {
+			return invalid("input %s: data mixes lists and values in one list (at depth %d)", quoteName(string(t.in.name)), depth)
+		}
+		if isList {
+			if t.in.ndims < 0 || depth >= t.in.ndims {
+				return invalid("input %s: data is nested deeper than its shape %s", quoteName(string(t.in.name)), t.in.shapeString())
+			}
+			return t.list(depth + 1)
+		}
+		if depth > 1 && depth != t.in.ndims {
+			return invalid("input %s: data nested %d deep does not follow its shape %s", quoteName(string(t.in.name)), depth, t.in.shapeString())
 		}
 		v, k, start, err := s.value()
 		if err != nil {
@@ -415,4 +436,11 @@ func (t *tensorFill) list() error {
 		t.k++
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	if (depth > 1 || lists == 1) && t.in.ndims > 0 && depth <= t.in.ndims && depth <= len(t.in.shape) && n != t.in.shape[depth-1] {
+		return invalid("input %s: a list at depth %d holds %d elements; its shape %s wants %d", quoteName(string(t.in.name)), depth, n, t.in.shapeString(), t.in.shape[depth-1])
+	}
+	return nil
 }
