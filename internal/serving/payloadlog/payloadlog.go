@@ -117,6 +117,10 @@ type Config struct {
 	// SegmentAge is how long a segment stays open, from its first record,
 	// before it is written. Default one minute.
 	SegmentAge time.Duration
+	// SegmentBytes is how many uncompressed bytes of NDJSON a segment takes
+	// before it is written, so large batches cannot pile up in memory.
+	// Default 64 MiB.
+	SegmentBytes int64
 	// SampleRate is the share of requests logged, in (0, 1]: 1 logs every
 	// request, 0.1 one in ten. The choice is deterministic: it hashes the
 	// request id, so every replica keeps the same requests (records without
@@ -169,6 +173,7 @@ type Logger struct {
 	queue     chan Record
 
 	closed   atomic.Bool
+	stopped  atomic.Bool // the writer ended with its context: Log refuses
 	inflight atomic.Int64 // Log calls between their closed check and their send
 	pending  atomic.Int64 // bytes of values in queued records
 	count    atomic.Uint64
@@ -201,6 +206,7 @@ type segment struct {
 	buf    bytes.Buffer
 	enc    *zstd.Encoder
 	n      int
+	raw    int64 // uncompressed bytes written
 	opened time.Time
 }
 
@@ -221,6 +227,9 @@ func New(sink Sink, cfg Config) *Logger {
 	}
 	if cfg.SegmentAge <= 0 {
 		cfg.SegmentAge = time.Minute
+	}
+	if cfg.SegmentBytes <= 0 {
+		cfg.SegmentBytes = 64 << 20
 	}
 	if cfg.SampleRate == 0 {
 		cfg.SampleRate = 1
@@ -271,7 +280,7 @@ func (l *Logger) Log(rec Record) bool {
 	}
 	l.inflight.Add(1)
 	defer l.inflight.Add(-1)
-	if l.closed.Load() {
+	if l.closed.Load() || l.stopped.Load() {
 		l.dropped.Add(1)
 		return false
 	}
@@ -450,6 +459,9 @@ func (l *Logger) run(ctx context.Context) {
 			l.flushAll(ctx)
 			return
 		case <-ctx.Done():
+			// Nothing will write from now on: refuse new records (they
+			// count as dropped) rather than queue them to be lost.
+			l.stopped.Store(true)
 			l.drain(ctx) // counts them lost: every write fails now
 			l.flushAll(ctx)
 			return
@@ -499,7 +511,8 @@ func (l *Logger) add(ctx context.Context, rec *Record) {
 		return
 	}
 	s.n++
-	if s.n >= l.cfg.SegmentRecords {
+	s.raw += int64(len(l.line))
+	if s.n >= l.cfg.SegmentRecords || s.raw >= l.cfg.SegmentBytes {
 		l.flush(ctx, p, s)
 	}
 }

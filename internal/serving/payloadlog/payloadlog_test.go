@@ -601,7 +601,7 @@ func TestQueueBytesDrops(t *testing.T) {
 }
 
 // TestStartContextEnds checks that when the writer's context ends before
-// Close, every record is still accounted for: lost, not forgotten.
+// Close, every later record is accounted for: dropped at once.
 func TestStartContextEnds(t *testing.T) {
 	sink := newMemSink()
 	l := New(sink, Config{Logger: quiet()})
@@ -616,15 +616,32 @@ func TestStartContextEnds(t *testing.T) {
 			return false
 		}
 	})
+	// Nothing will write them: they are refused and counted as dropped at
+	// once, not queued to be lost later.
 	for i := range 5 {
-		if !l.Log(rec(fmt.Sprint(i), "d", time.Time{})) {
-			t.Fatalf("Log(%d) = false before Close", i)
+		if l.Log(rec(fmt.Sprint(i), "d", time.Time{})) {
+			t.Fatalf("Log(%d) = true after the writer stopped", i)
 		}
 	}
-	if err := l.Close(context.Background()); !errors.Is(err, errWriterStopped) {
-		t.Errorf("Close = %v, want errWriterStopped", err)
+	if st := l.Stats(); st.Dropped != 5 || st.Written != 0 || st.QueueDepth != 0 {
+		t.Errorf("Stats = %+v, want 5 dropped", st)
 	}
-	if st := l.Stats(); st.Lost != 5 || st.Written != 0 || st.QueueDepth != 0 {
-		t.Errorf("Stats = %+v, want 5 lost", st)
+	l.Close(context.Background())
+}
+
+// TestSegmentBytes checks that a segment is written once it holds
+// SegmentBytes of NDJSON, however few records that is.
+func TestSegmentBytes(t *testing.T) {
+	sink := newMemSink()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	l := New(sink, Config{SegmentBytes: 1, Now: func() time.Time { return t0 }, Logger: quiet()})
+	l.Start(context.Background())
+	for i := range 3 {
+		l.Log(rec(fmt.Sprint("r", i), "d", t0))
+	}
+	waitFor(t, "a segment per record", func() bool { return sink.count() == 3 })
+	mustClose(t, l)
+	if st := l.Stats(); st.Written != 3 || st.Segments != 3 {
+		t.Errorf("Stats = %+v, want 3 records in 3 segments", st)
 	}
 }
