@@ -173,7 +173,7 @@ type Logger struct {
 	queue     chan Record
 
 	closed   atomic.Bool
-	stopped  atomic.Bool // the writer ended with its context: Log refuses
+	stopped  atomic.Bool  // the writer ended with its context: Log refuses
 	inflight atomic.Int64 // Log calls between their closed check and their send
 	pending  atomic.Int64 // bytes of values in queued records
 	count    atomic.Uint64
