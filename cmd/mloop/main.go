@@ -50,6 +50,7 @@ Commands:
   trigger   start pipeline runs on new data, a schedule or events: create, list, pause, …
   event     post an event that triggers listen to (monitoring alerts, any client)
   lineage   what produced a dataset version, artifact or model version, and what used it
+  model     registered models: register a local model as a new version
   version   print the version
 
 Run 'mloop <command> -h' for a command's flags.
@@ -74,6 +75,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runEvent(ctx, rest, stdout, stderr)
 	case "lineage":
 		return runLineage(ctx, rest, stdout, stderr)
+	case "model":
+		return runModel(ctx, rest, stdout, stderr)
 	case "version":
 		return runVersion(rest, stdout, stderr)
 	case "-h", "-help", "--help", "help":

@@ -150,5 +150,8 @@ func (s *Server) routes() []route {
 		{"GET", apiV1, "triggers/{name}/events", s.triggerEvents},
 		{"POST", apiV1, "events", s.postEvent},
 		{"GET", apiV1, "lineage", s.lineage},
+
+		// mloop: registering local models as model versions (docs/models-api.md).
+		{"POST", apiV1, "models/{name}/versions", s.registerModelVersion},
 	}
 }
