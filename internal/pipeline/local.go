@@ -2,13 +2,11 @@ package pipeline
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -16,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mloop/mloop"
+	"github.com/mloop/mloop/internal/execpath"
 )
 
 // DefaultGrace is how long the local executor waits between SIGTERM and
@@ -374,51 +373,13 @@ func envList(env map[string]string) []string {
 	return list
 }
 
-// lookPath resolves name like a shell would, but against the task's PATH
-// rather than this process's. Names with a slash are taken as paths,
-// relative ones from dir. Empty and relative PATH entries are skipped.
+// lookPath resolves name against the task's PATH (see execpath.Look).
 func lookPath(name string, env map[string]string, dir string) (string, error) {
-	if strings.Contains(name, "/") {
-		p := name
-		if !filepath.IsAbs(p) && dir != "" {
-			p = filepath.Join(dir, p)
-		}
-		if err := executable(p); err != nil {
-			return "", mloop.Errorf(mloop.EINVALID, "command %q: %v", name, err)
-		}
-		return name, nil // exec.Cmd resolves a relative Path from Dir
-	}
 	pathEnv, ok := env["PATH"]
-	if !ok {
+	if !ok && !strings.Contains(name, "/") {
 		return "", mloop.Errorf(mloop.EINVALID, "command %q not found: the task's environment has no PATH", name)
 	}
-	for _, d := range filepath.SplitList(pathEnv) {
-		if d == "" || !filepath.IsAbs(d) {
-			continue
-		}
-		p := filepath.Join(d, name)
-		if executable(p) == nil {
-			return p, nil
-		}
-	}
-	return "", mloop.Errorf(mloop.EINVALID, "command %q not found in PATH %q", name, pathEnv)
-}
-
-func executable(p string) error {
-	fi, err := os.Stat(p)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return errors.New("no such file")
-		}
-		return err
-	}
-	if fi.IsDir() {
-		return errors.New("is a folder")
-	}
-	if fi.Mode()&0o111 == 0 {
-		return errors.New("not executable")
-	}
-	return nil
+	return execpath.Look(name, pathEnv, dir)
 }
 
 // KillOrphan kills what is left of a task started by an earlier process of

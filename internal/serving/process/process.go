@@ -26,7 +26,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -34,6 +33,7 @@ import (
 	"time"
 
 	"github.com/mloop/mloop"
+	"github.com/mloop/mloop/internal/execpath"
 )
 
 // Defaults for the zero values of Config's durations.
@@ -132,7 +132,7 @@ func Start(ctx context.Context, name string, cfg Config) (*Runtime, error) {
 		return nil, fmt.Errorf("start model process %q: %w", name, err)
 	}
 	env := commandEnv(name, cfg.Env)
-	path, err := lookPath(cfg.Command[0], envValue(env, "PATH"), cfg.Dir)
+	path, err := execpath.Look(cfg.Command[0], envValue(env, "PATH"), cfg.Dir)
 	if err != nil {
 		return nil, fmt.Errorf("start model process %q: %w", name, err)
 	}
@@ -244,48 +244,6 @@ func envValue(env []string, key string) string {
 		}
 	}
 	return ""
-}
-
-// lookPath resolves name like a shell would, but against the command's
-// PATH rather than the server's. Names with a slash are paths, relative
-// ones from dir. Empty and relative PATH entries are skipped.
-func lookPath(name, pathEnv, dir string) (string, error) {
-	if strings.Contains(name, "/") {
-		p := name
-		if !filepath.IsAbs(p) && dir != "" {
-			p = filepath.Join(dir, p)
-		}
-		if err := executable(p); err != nil {
-			return "", mloop.Errorf(mloop.EINVALID, "command %q: %v", name, err)
-		}
-		return name, nil // exec.Cmd resolves a relative Path from Dir
-	}
-	for _, d := range filepath.SplitList(pathEnv) {
-		if d == "" || !filepath.IsAbs(d) {
-			continue
-		}
-		if p := filepath.Join(d, name); executable(p) == nil {
-			return p, nil
-		}
-	}
-	return "", mloop.Errorf(mloop.EINVALID, "command %q not found in PATH %q: give its full path or set PATH in the model's environment", name, pathEnv)
-}
-
-func executable(p string) error {
-	fi, err := os.Stat(p)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return errors.New("no such file")
-		}
-		return err
-	}
-	if fi.IsDir() {
-		return errors.New("is a folder")
-	}
-	if fi.Mode()&0o111 == 0 {
-		return errors.New("not executable")
-	}
-	return nil
 }
 
 // Name returns the model name the runtime serves.
