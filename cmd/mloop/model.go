@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/mloop/mloop/internal/client"
 	"github.com/mloop/mloop/internal/serving/modelcheck"
@@ -91,15 +90,5 @@ func describeModel(info *modelcheck.ModelInfo, flavor string) string {
 	if info == nil {
 		return flavor
 	}
-	parts := []string{info.Flavor}
-	switch info.Flavor {
-	case modelcheck.FlavorXGBoost:
-		parts = append(parts, info.Objective, plural(int64(info.NumTrees), "tree", "trees"), plural(int64(info.NumFeatures), "feature", "features"))
-		if info.Outputs > 1 {
-			parts = append(parts, plural(int64(info.Outputs), "output", "outputs"))
-		}
-	case modelcheck.FlavorProcess:
-		parts = append(parts, "command "+strings.Join(info.Command, " "))
-	}
-	return strings.Join(parts, ", ")
+	return info.String()
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/mloop/mloop"
 	"github.com/mloop/mloop/internal/registry"
+	"github.com/mloop/mloop/internal/serving/modelcheck"
 )
 
 // RegisterStep is the built-in `uses: register` step: it registers a model
@@ -177,6 +178,15 @@ func (RegisterStep) Run(ctx context.Context, bc *BuiltinContext) error {
 	}
 	blessed := !require || (verdict != nil && verdict.Blessed)
 
+	// A model the server could not serve is refused here, with the reason,
+	// before it becomes a version (as `mloop model register` refuses it).
+	if f := in.Record.Flavor; f == "xgboost" || f == "process" {
+		info, err := modelcheck.ValidateModel(ctx, f, in.Path)
+		if err != nil {
+			return fmt.Errorf("step %s: output %s of step %s is not a valid %s model: %w", name, in.Output, in.Step, f, err)
+		}
+		fmt.Fprintf(bcLog(bc), "checked the %s model: %s\n", f, info)
+	}
 	// The registered model, then the version.
 	if _, err := reg.GetRegisteredModel(ctx, c.Model); mloop.IsNotFound(err) {
 		if _, err := reg.CreateRegisteredModel(ctx, c.Model, nil, ""); err != nil && mloop.ErrorCode(err) != mloop.EEXISTS {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mloop/mloop"
 	"github.com/mloop/mloop/internal/artifact"
 	"github.com/mloop/mloop/internal/pipeline"
 	"github.com/mloop/mloop/internal/registry"
@@ -57,7 +58,12 @@ func (e *builtinEnv) mustTrainedModel(tb testing.TB) trainedModel {
 	if err := os.MkdirAll(filepath.Dir(local), 0o755); err != nil {
 		tb.Fatal(err)
 	}
-	if err := os.WriteFile(local, []byte(`{"learner": {}}`), 0o644); err != nil {
+	// A real XGBoost model: the register step checks what it registers.
+	model, err := os.ReadFile("../serving/xgboost/testdata/binary_logistic.json")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(local, model, 0o644); err != nil {
 		tb.Fatal(err)
 	}
 	return trainedModel{input: pipeline.ResolvedInput{
@@ -364,5 +370,24 @@ func TestRegisterRetryFindsEarlierVersion(t *testing.T) {
 	}
 	if len(vs) != 1 {
 		t.Fatalf("got %d versions after a retry, want 1", len(vs))
+	}
+}
+
+func TestRegisterRefusesAnInvalidModel(t *testing.T) {
+	e := mustBuiltinEnv(t)
+	tm := e.mustTrainedModel(t)
+	if err := os.WriteFile(tm.input.Path, []byte(`{"learner": {}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	st := mustStep(t, registerSpec(`{model: steps.train.outputs.model}`, "      model: broken\n"), "register")
+	bc := &pipeline.BuiltinContext{Service: e.svc, Run: &pipeline.Run{ID: "pr-0000000000bb", ProjectDir: t.TempDir()}, Step: st,
+		StepRun: &pipeline.StepRun{Name: "register"}, Inputs: map[string]pipeline.ResolvedInput{"model": tm.input},
+		Outputs: map[string]string{}, Log: &bytes.Buffer{}}
+	err := e.svc.Builtins["register"].Run(context.Background(), bc)
+	if err == nil || !strings.Contains(err.Error(), "is not a valid xgboost model") {
+		t.Fatalf("register of a broken model: got %v, want a refusal naming the check", err)
+	}
+	if _, err := e.registry.GetRegisteredModel(context.Background(), "broken"); !mloop.IsNotFound(err) {
+		t.Fatalf("a broken model was registered: %v", err)
 	}
 }

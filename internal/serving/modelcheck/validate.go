@@ -35,6 +35,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/mloop/mloop"
@@ -79,6 +80,28 @@ type ModelInfo struct {
 	Outputs int `json:"outputs,omitempty"`
 	// Command is the process model's command line.
 	Command []string `json:"command,omitempty"`
+}
+
+// String summarises the model for people: "xgboost, binary:logistic, 150
+// trees, 5 features" or "process, command python3 serve.py".
+func (i *ModelInfo) String() string {
+	count := func(n int, one, many string) string {
+		if n == 1 {
+			return "1 " + one
+		}
+		return strconv.Itoa(n) + " " + many
+	}
+	parts := []string{i.Flavor}
+	switch i.Flavor {
+	case FlavorXGBoost:
+		parts = append(parts, i.Objective, count(i.NumTrees, "tree", "trees"), count(i.NumFeatures, "feature", "features"))
+		if i.Outputs > 1 {
+			parts = append(parts, count(i.Outputs, "output", "outputs"))
+		}
+	case FlavorProcess:
+		parts = append(parts, "command "+strings.Join(i.Command, " "))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // ProcessSpec is the content of a process model's serve.json.
