@@ -231,11 +231,14 @@ func TestCrashSafety(t *testing.T) {
 	// Each attempt records its start (with its shell's pid and its child's)
 	// and its end in journal. A run's first attempt waits for the file
 	// release, so that an attempt killed with the server can only have
-	// ended by being killed; a retry (the journal already has the run's
-	// start) finishes at once, so that the test never kills a last attempt.
+	// ended by being killed; a retry finishes at once, so that the test
+	// never kills a last attempt. The attempt number comes from the task id
+	// the local executor sets (MLOOP_TASK_ID=run/step/attempt): a first
+	// attempt killed before its process wrote anything is still told apart
+	// from its retry.
 	journal := filepath.Join(dir, "journal")
 	release := filepath.Join(dir, "release")
-	script := fmt.Sprintf(`if grep -q "start $MLOOP_RUN_ID" %[1]s 2>/dev/null; then w=1; else w=0; fi; echo "start $MLOOP_RUN_ID $$" >> %[1]s; (while [ $w = 0 ] && [ ! -f %[2]s ]; do sleep 0.05; done) & echo "child $MLOOP_RUN_ID $!" >> %[1]s; wait; echo "end $MLOOP_RUN_ID" >> %[1]s`, journal, release)
+	script := fmt.Sprintf(`case "$MLOOP_TASK_ID" in */1) w=0;; *) w=1;; esac; echo "start $MLOOP_RUN_ID $$" >> %[1]s; (while [ $w = 0 ] && [ ! -f %[2]s ]; do sleep 0.05; done) & echo "child $MLOOP_RUN_ID $!" >> %[1]s; wait; echo "end $MLOOP_RUN_ID" >> %[1]s`, journal, release)
 	spec := fmt.Sprintf("name: crashy\nsteps:\n  work:\n    run: %q\n    retries: 1\n    cache: false\n", script)
 	specFile := filepath.Join(proj, "mloop.yaml")
 	if err := os.WriteFile(specFile, []byte(spec), 0o644); err != nil {
