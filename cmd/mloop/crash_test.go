@@ -455,9 +455,14 @@ func journalPIDs(t *testing.T, journal, run string) []int {
 	return pids
 }
 
-// crashProcessAlive reports whether pid is a live process (not a zombie).
+// crashProcessAlive reports whether pid is a live step process (not a
+// zombie, and not another process that reused the pid: a step's processes
+// carry MLOOP_RUN_ID in their environment).
 func crashProcessAlive(pid int) bool {
 	if pid <= 0 || syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	if env, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid)); err == nil && !bytes.Contains(env, []byte("MLOOP_RUN_ID=")) {
 		return false
 	}
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
