@@ -1,7 +1,6 @@
 package stats
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
@@ -350,13 +349,8 @@ func (c *DistinctCounter) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON decodes a counter written by MarshalJSON; invalid input is an error.
 func (c *DistinctCounter) UnmarshalJSON(b []byte) error {
 	var w distinctJSON
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&w); err != nil {
+	if err := decodeStrict(b, &w); err != nil {
 		return fmt.Errorf("decode distinct counter: %w", err)
-	}
-	if len(bytes.TrimSpace(b[dec.InputOffset():])) > 0 {
-		return errors.New("decode distinct counter: trailing data")
 	}
 	t, err := distinctFromJSON(&w)
 	if err != nil {

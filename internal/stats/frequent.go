@@ -1,7 +1,6 @@
 package stats
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -267,13 +266,8 @@ func (f *FrequentItems) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON decodes a counter written by MarshalJSON; invalid input is an error.
 func (f *FrequentItems) UnmarshalJSON(b []byte) error {
 	var w frequentJSON
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&w); err != nil {
+	if err := decodeStrict(b, &w); err != nil {
 		return fmt.Errorf("decode frequent items: %w", err)
-	}
-	if len(bytes.TrimSpace(b[dec.InputOffset():])) > 0 {
-		return errors.New("decode frequent items: trailing data")
 	}
 	t, err := frequentFromJSON(&w)
 	if err != nil {

@@ -1,8 +1,6 @@
 package stats
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -782,13 +780,8 @@ func (s *QuantileSketch) MarshalJSON() ([]byte, error) {
 // UnmarshalJSON decodes a sketch written by MarshalJSON; invalid input is an error.
 func (s *QuantileSketch) UnmarshalJSON(b []byte) error {
 	var w quantileJSON
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&w); err != nil {
+	if err := decodeStrict(b, &w); err != nil {
 		return fmt.Errorf("decode quantile sketch: %w", err)
-	}
-	if len(bytes.TrimSpace(b[dec.InputOffset():])) > 0 {
-		return errors.New("decode quantile sketch: trailing data")
 	}
 	if err := s.fromJSON(&w); err != nil {
 		return fmt.Errorf("decode quantile sketch: %w", err)

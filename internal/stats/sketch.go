@@ -1,5 +1,11 @@
 package stats
 
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+)
+
 // This file declares the sketch API; implementations live in quantile.go,
 // distinct.go, frequent.go and moments.go.
 
@@ -14,4 +20,18 @@ const DefaultFrequentLimit = 1000
 type ItemCount struct {
 	Value string `json:"value"`
 	Count int64  `json:"count"`
+}
+
+// decodeStrict decodes b, one JSON value, into v: unknown fields and data
+// after the value are errors, as a sketch's stored form allows neither.
+func decodeStrict(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if len(bytes.TrimSpace(b[dec.InputOffset():])) > 0 {
+		return errors.New("trailing data")
+	}
+	return nil
 }
