@@ -237,32 +237,14 @@ func (s *Service) Cancel(ctx context.Context, id string) (*Run, error) {
 			return nil, fmt.Errorf("cancel run %s: %w", id, err)
 		}
 		if claimed {
-			s.finishCanceledQueued(ctx, r)
+			// This process holds the run now: executing it ends it as
+			// canceled before any step starts, as for any claimed run
+			// whose cancel was requested.
+			s.executeRun(ctx, id, nil)
 		}
 	}
 	s.signalCancel(id)
 	return s.Store.GetRun(ctx, id)
-}
-
-// finishCanceledQueued ends a run canceled before any step started.
-func (s *Service) finishCanceledQueued(ctx context.Context, r *Run) {
-	msg := "run canceled before it started"
-	for _, st := range r.Steps {
-		if st.Status.Done() {
-			continue
-		}
-		skipped := StepSkipped
-		if err := s.Store.UpdateStep(ctx, r.ID, st.Name, StepUpdate{Status: &skipped, Error: &msg}); err != nil {
-			s.logger().Warn("mark step skipped", "run", r.ID, "step", st.Name, "err", err)
-		}
-	}
-	status, now := RunCanceled, s.now().UTC()
-	if err := s.Store.UpdateRun(ctx, r.ID, RunUpdate{Status: &status, FinishedAt: &now}); err != nil {
-		s.logger().Warn("mark run canceled", "run", r.ID, "err", err)
-	}
-	r.Status = RunCanceled
-	s.logger().Info("pipeline run canceled", "run", r.ID)
-	s.afterRun(ctx, r)
 }
 
 // LogPath returns the local path of a step's log file (it may not exist).
