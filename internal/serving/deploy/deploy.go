@@ -61,11 +61,11 @@ const (
 // Ref names a model version: Model@Version, or Model@Alias that follows
 // the alias.
 type Ref struct {
-	Model string `json:"model"`
+	Model string
 	// Version is set for a pinned reference, zero for an alias.
-	Version int64 `json:"version,omitempty"`
+	Version int64
 	// Alias is set for a reference that follows an alias.
-	Alias string `json:"alias,omitempty"`
+	Alias string
 }
 
 // ParseRef parses MODEL@VERSION or MODEL@ALIAS (the last @ separates). A
@@ -95,6 +95,34 @@ func (r Ref) String() string {
 
 // IsZero reports whether r names nothing.
 func (r Ref) IsZero() bool { return r.Model == "" }
+
+// MarshalJSON writes the reference as its string, "flights@3" or
+// "flights@champion"; the zero Ref is "".
+func (r Ref) MarshalJSON() ([]byte, error) {
+	if r.IsZero() {
+		return []byte(`""`), nil
+	}
+	return json.Marshal(r.String())
+}
+
+// UnmarshalJSON reads a reference string; "" is the zero Ref (which, in an
+// Update, removes a canary or a shadow).
+func (r *Ref) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return mloop.Errorf(mloop.EINVALID, "model reference %s: use a string such as \"flights@3\" or \"flights@champion\"", b)
+	}
+	if s == "" {
+		*r = Ref{}
+		return nil
+	}
+	v, err := ParseRef(s)
+	if err != nil {
+		return err
+	}
+	*r = v
+	return nil
+}
 
 // Duration is a time.Duration written in JSON as a string such as "30s".
 type Duration time.Duration
