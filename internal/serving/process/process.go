@@ -462,13 +462,16 @@ func (r *Runtime) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	r.Proxy(w, req, req.URL.Path)
 }
 
-// Proxy forwards req to the model process under path (which must be /v2 or
-// start with /v2/; req's query is kept) and copies back its answer, errors
-// included. While the process is down or restarting, and after Close, it
-// answers 503 with an Open Inference Protocol error body and Retry-After.
+// Proxy forwards req to the model process under path and copies back its
+// answer, errors included; req's query is kept. The path must be an Open
+// Inference Protocol path (/v2 or /v2/...), or, for a command that also
+// speaks KServe V1 or MLflow's scoring protocol, a KServe V1 path
+// (/v1/...) or /invocations. While the process is down or restarting, and
+// after Close, it answers 503 with an Open Inference Protocol error body
+// and Retry-After.
 func (r *Runtime) Proxy(w http.ResponseWriter, req *http.Request, path string) {
-	if path != "/v2" && !strings.HasPrefix(path, "/v2/") {
-		writeError(w, http.StatusNotFound, fmt.Sprintf("model %q serves only Open Inference Protocol paths (/v2/...), not %q", r.name, path))
+	if path != "/v2" && !strings.HasPrefix(path, "/v2/") && !strings.HasPrefix(path, "/v1/") && path != "/invocations" {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("model %q serves only Open Inference Protocol paths (/v2/...), KServe V1 paths (/v1/...) and /invocations, not %q", r.name, path))
 		return
 	}
 	r.mu.Lock()

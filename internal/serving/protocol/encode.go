@@ -14,9 +14,15 @@ import (
 // preds must hold rows×outputs values; anything else is a programming error
 // and panics.
 func EncodeOIP(modelName, modelVersion, id string, outputs int, preds []float32, rows int) []byte {
-	checkPreds(preds, rows, outputs)
 	b := make([]byte, 0, 128+len(modelName)+len(modelVersion)+len(id)+len(preds)*12)
-	b = append(b, `{"model_name":`...)
+	return AppendOIP(b, modelName, modelVersion, id, outputs, preds, rows)
+}
+
+// AppendOIP appends to dst the response EncodeOIP writes, so that a
+// caller can reuse a buffer, and returns the extended buffer.
+func AppendOIP(dst []byte, modelName, modelVersion, id string, outputs int, preds []float32, rows int) []byte {
+	checkPreds(preds, rows, outputs)
+	b := append(dst, `{"model_name":`...)
 	b = appendString(b, modelName)
 	if modelVersion != "" {
 		b = append(b, `,"model_version":`...)

@@ -82,15 +82,32 @@ func DecodeOIP(body []byte, features []serving.Feature, maxRows int) (*OIPReques
 		return nil, serving.Batch{}, noFeatures()
 	}
 	maxRows = rowLimit(maxRows)
+	req, inputs, err := scanOIP(body)
+	if err != nil {
+		return nil, serving.Batch{}, err
+	}
+	if len(inputs) == 0 {
+		return nil, serving.Batch{}, invalid("the request has no inputs; send one input of shape [rows,%d] or one input per feature (the model takes %s)", len(features), featureList(features))
+	}
+	b, err := oipBatch(body, inputs, features, maxRows)
+	if err != nil {
+		return nil, serving.Batch{}, err
+	}
+	return req, b, nil
+}
+
+// scanOIP reads an OIP inference request's id, requested outputs and
+// inputs (up to their data); no "inputs" at all reads as none.
+func scanOIP(body []byte) (*OIPRequest, []oipInput, error) {
 	s := scanner{b: body}
 	req := &OIPRequest{}
 	inputs := make([]oipInput, 0, 1)
 	sawInputs := false
 	if s.peek() != '{' {
 		if err := s.skip(); err != nil {
-			return nil, serving.Batch{}, err
+			return nil, nil, err
 		}
-		return nil, serving.Batch{}, invalid("the body must be a JSON object with \"inputs\"")
+		return nil, nil, invalid("the body must be a JSON object with \"inputs\"")
 	}
 	err := s.object(func(key []byte, esc bool) error {
 		switch {
@@ -159,16 +176,12 @@ func DecodeOIP(body []byte, features []serving.Feature, maxRows int) (*OIPReques
 		err = s.end()
 	}
 	if err != nil {
-		return nil, serving.Batch{}, err
+		return nil, nil, err
 	}
-	if !sawInputs || len(inputs) == 0 {
-		return nil, serving.Batch{}, invalid("the request has no inputs; send one input of shape [rows,%d] or one input per feature (the model takes %s)", len(features), featureList(features))
+	if !sawInputs {
+		inputs = inputs[:0]
 	}
-	b, err := oipBatch(body, inputs, features, maxRows)
-	if err != nil {
-		return nil, serving.Batch{}, err
-	}
-	return req, b, nil
+	return req, inputs, nil
 }
 
 // scanInput reads the i-th element of "inputs" up to its data.
@@ -252,18 +265,18 @@ func scanInput(s *scanner, i int) (oipInput, error) {
 	if err != nil {
 		return in, err
 	}
-	name := quoteName(string(in.name))
+	name := func() string { return quoteName(string(in.name)) }
 	switch {
 	case !in.hasName:
 		return in, invalid("inputs[%d] has no name", i)
 	case in.ndims < 0:
-		return in, invalid("input %s has no shape", name)
+		return in, invalid("input %s has no shape", name())
 	case !in.hasDT:
-		return in, invalid("input %s has no datatype", name)
+		return in, invalid("input %s has no datatype", name())
 	case in.dt.kind == dtBytes || in.dt.kind == dtUnknown:
-		return in, invalid("input %s has datatype %s; send numbers as FP32, FP64, INT8…INT64, UINT8…UINT64 or BOOL", name, quoteName(in.dtName))
+		return in, invalid("input %s has datatype %s; send numbers as FP32, FP64, INT8…INT64, UINT8…UINT64 or BOOL", name(), quoteName(in.dtName))
 	case in.data < 0:
-		return in, invalid("input %s has no data", name)
+		return in, invalid("input %s has no data", name())
 	}
 	return in, nil
 }
