@@ -44,13 +44,17 @@ Usage:
   mloop <command> [flags]
 
 Commands:
-  server    run the mloop server (MLflow-compatible tracking and model registry API)
+  server    run the mloop server (MLflow-compatible tracking and model registry API,
+            deployments and the serving data plane)
   data      versioned datasets: push, list, show, pull, schema, validate, drift
   pipeline  run pipelines (mloop.yaml) and follow them: run, runs, show, logs, cancel
   trigger   start pipeline runs on new data, a schedule or events: create, list, pause, …
   event     post an event that triggers listen to (monitoring alerts, any client)
   lineage   what produced a dataset version, artifact or model version, and what used it
   model     registered models: register a local model as a new version
+  deploy    deployments: create, update (canary, shadow), promote, rollback, list, show
+  serve     run a data-plane-only replica that serves a server's deployments
+  predict   send rows to a deployment and print its predictions
   version   print the version
 
 Run 'mloop <command> -h' for a command's flags.
@@ -77,6 +81,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runLineage(ctx, rest, stdout, stderr)
 	case "model":
 		return runModel(ctx, rest, stdout, stderr)
+	case "deploy":
+		return runDeploy(ctx, rest, stdout, stderr)
+	case "serve":
+		return runServe(ctx, rest, stdout, stderr)
+	case "predict":
+		return runPredict(ctx, rest, stdout, stderr, os.Stdin)
 	case "version":
 		return runVersion(rest, stdout, stderr)
 	case "-h", "-help", "--help", "help":

@@ -14,12 +14,18 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/mloop/mloop"
 	"github.com/mloop/mloop/internal/artifact"
 	"github.com/mloop/mloop/internal/dataset"
 	"github.com/mloop/mloop/internal/httpapi"
 	"github.com/mloop/mloop/internal/pipeline"
 	"github.com/mloop/mloop/internal/registry"
+	"github.com/mloop/mloop/internal/serving/deploy"
+	"github.com/mloop/mloop/internal/serving/payloadlog"
+	"github.com/mloop/mloop/internal/serving/router"
 	"github.com/mloop/mloop/internal/sqlstore"
 	"github.com/mloop/mloop/internal/tracking"
 )
@@ -52,6 +58,16 @@ type Config struct {
 	// logs, materialized dataset versions (MLOOP_WORK_DIR); empty means
 	// DataDir/pipelines.
 	WorkDir string
+	// Serving runs the serving data plane in the server (MLOOP_SERVING):
+	// the protocol routes answer at the server's address. When false the
+	// server is a control plane only and mloop serve replicas serve.
+	Serving bool
+	// PayloadLog logs served requests (inputs, outputs, latency) to the
+	// artifact store (MLOOP_PAYLOAD_LOG).
+	PayloadLog bool
+	// ServingDir caches the model files the data plane loads
+	// (MLOOP_SERVING_DIR); empty means DataDir/serving.
+	ServingDir string
 	// LogLevel is debug, info, warn or error (MLOOP_LOG_LEVEL).
 	LogLevel string
 	// LogFormat is text or json (MLOOP_LOG_FORMAT).
@@ -68,6 +84,8 @@ func NewConfig() Config {
 		DataDir:             "./mloop-data",
 		LogLevel:            "info",
 		LogFormat:           "text",
+		Serving:             true,
+		PayloadLog:          true,
 		ShutdownTimeout:     30 * time.Second,
 	}
 }
@@ -96,11 +114,19 @@ func (c Config) workDir() string {
 	return filepath.Join(c.DataDir, "pipelines")
 }
 
+// servingDir returns the data plane's model cache.
+func (c Config) servingDir() string {
+	if c.ServingDir != "" {
+		return c.ServingDir
+	}
+	return filepath.Join(c.DataDir, "serving")
+}
+
 // privateDirs returns the local folders the server writes to: its data
 // folder, the SQLite file's folder and a local artifact store, which a
 // project folder may contain (pipeline steps' writes there are not theirs).
 func (c Config) privateDirs() []string {
-	dirs := []string{c.DataDir}
+	dirs := []string{c.DataDir, c.servingDir()}
 	if db := c.dbDSN(); !strings.Contains(db, "://") {
 		dirs = append(dirs, filepath.Dir(db))
 	}
@@ -122,11 +148,25 @@ type Main struct {
 	// Pipelines runs pipelines and triggers (its controllers run from Open
 	// to Close).
 	Pipelines *pipeline.Service
+	// Deployments is the serving control plane (it follows aliases from
+	// Open to Close).
+	Deployments *deploy.Service
+	// Router is the serving data plane; nil when Config.Serving is false.
+	Router *router.Router
+	// Payloads logs served requests to the artifact store; nil when
+	// Config.PayloadLog or Config.Serving is false.
+	Payloads *payloadlog.Logger
+	// Metrics is exported at GET /metrics.
+	Metrics *prometheus.Registry
+	// ProcessOutput receives the output of process models; nil discards it.
+	ProcessOutput io.Writer
 
 	ln   net.Listener
 	done chan error
 	// stopping is closed when Close begins, to end long-lived answers.
 	stopping chan struct{}
+	// stopPayloads ends the payload logger's writer after Close flushed it.
+	stopPayloads context.CancelFunc
 }
 
 // NewMain returns a Main with the default configuration.
@@ -142,6 +182,11 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}
 	defer func() {
 		if err != nil {
+			if m.Payloads != nil {
+				m.Payloads.Close(context.Background())
+				m.stopPayloads()
+				m.Payloads = nil
+			}
 			m.closeStores()
 		}
 	}()
@@ -175,6 +220,25 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		m.Artifacts, m.Config.workDir())
 	m.Pipelines.Logger = m.Logger
 	m.Pipelines.PrivateDirs = m.Config.privateDirs()
+	m.Deployments = deploy.NewService(sqlstore.NewDeploymentStore(m.DB), registrySvc, m.Artifacts)
+	m.Deployments.Logger = m.Logger
+	m.Metrics = newMetricsRegistry()
+	if m.Config.Serving {
+		if m.Config.PayloadLog {
+			m.Payloads = newPayloadLogger(m.Artifacts, m.Logger)
+			var pctx context.Context
+			pctx, m.stopPayloads = context.WithCancel(context.Background())
+			m.Payloads.Start(pctx)
+		}
+		m.Router = router.New(m.Deployments, router.Config{
+			CacheDir:      m.Config.servingDir(),
+			Payloads:      m.Payloads,
+			Registerer:    m.Metrics,
+			Logger:        m.Logger,
+			ProcessOutput: m.ProcessOutput,
+			Version:       versionString(),
+		})
+	}
 	m.stopping = make(chan struct{})
 	api := &httpapi.Server{
 		Tracking:     trackingSvc,
@@ -182,6 +246,8 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		Registry:     registrySvc,
 		Datasets:     datasetSvc,
 		Pipelines:    m.Pipelines,
+		Deployments:  m.Deployments,
+		Metrics:      promhttp.HandlerFor(m.Metrics, promhttp.HandlerOpts{}),
 		Done:         m.stopping,
 		Artifacts:    m.Artifacts,
 		Ready:        m.DB.Ping,
@@ -189,6 +255,10 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		Version:      versionString(),
 
 		DeploymentsTarget: m.Config.DeploymentsTarget,
+	}
+	if m.Router != nil {
+		api.Serving = m.Router.Handler()
+		api.ServingStatus = m.Router.Status
 	}
 	m.HTTPServer = &http.Server{
 		Handler:           api.Handler(),
@@ -208,6 +278,12 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		m.Pipelines = nil
 		return fmt.Errorf("start pipelines: %w", err)
 	}
+	if err = m.Deployments.Open(ctx); err != nil {
+		m.ln.Close()
+		m.Pipelines.Close()
+		m.Pipelines = nil
+		return fmt.Errorf("start deployments: %w", err)
+	}
 	m.done = make(chan error, 1)
 	go func() {
 		err := m.HTTPServer.Serve(m.ln)
@@ -216,8 +292,17 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		}
 		m.done <- err
 	}()
+	if m.Router != nil {
+		// The data plane follows the control plane in process; it loads
+		// the deployments while the API already answers.
+		if err = m.Router.Open(ctx); err != nil {
+			m.Close()
+			return fmt.Errorf("start serving: %w", err)
+		}
+	}
 	m.Logger.Info("mloop server listening", "url", m.URL(), "db", redactDSN(m.Config.dbDSN()),
-		"artifacts", redactDSN(m.Config.artifactsURL()), "version", versionString())
+		"artifacts", redactDSN(m.Config.artifactsURL()), "serving", m.Router != nil,
+		"payload_log", m.Payloads != nil, "version", versionString())
 	return nil
 }
 
@@ -241,26 +326,48 @@ func (m *Main) Wait(ctx context.Context) error {
 }
 
 // Close stops accepting connections, lets in-flight requests finish (up to
-// Config.ShutdownTimeout; followed logs end at once), stops the pipeline
-// controllers, then closes the stores.
+// Config.ShutdownTimeout; followed logs and serving-state long polls end at
+// once), stops the data plane and its models, writes the queued payload
+// records, stops the pipeline controllers and the alias follower, then
+// closes the stores.
 func (m *Main) Close() error {
 	var err error
 	if m.stopping != nil {
 		close(m.stopping)
 		m.stopping = nil
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
+	defer cancel()
 	if m.HTTPServer != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
-		defer cancel()
 		if serr := m.HTTPServer.Shutdown(ctx); serr != nil {
 			err = fmt.Errorf("shut down http server: %w", serr)
 		}
+		m.HTTPServer = nil
+	}
+	if m.Router != nil {
+		if rerr := m.Router.Close(ctx); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("stop serving: %w", rerr))
+		}
+		m.Router = nil
+	}
+	if m.Payloads != nil {
+		if perr := m.Payloads.Close(ctx); perr != nil {
+			err = errors.Join(err, fmt.Errorf("write payload logs: %w", perr))
+		}
+		m.stopPayloads()
+		m.Payloads = nil
 	}
 	if m.Pipelines != nil {
 		if perr := m.Pipelines.Close(); perr != nil {
 			err = errors.Join(err, fmt.Errorf("stop pipelines: %w", perr))
 		}
 		m.Pipelines = nil
+	}
+	if m.Deployments != nil {
+		if derr := m.Deployments.Close(); derr != nil {
+			err = errors.Join(err, fmt.Errorf("stop deployments: %w", derr))
+		}
+		m.Deployments = nil
 	}
 	return errors.Join(err, m.closeStores())
 }
@@ -334,8 +441,11 @@ const serverUsage = `Usage: mloop server [flags]
 
 Runs the mloop server: the MLflow-compatible tracking and model registry REST
 API (point MLFLOW_TRACKING_URI at it), the proxied artifact API, mloop's
-dataset versions, pipeline runs, triggers and lineage under /api/v1, /healthz
-and /readyz, and the controllers that run pipelines and fire triggers. Stops
+dataset versions, pipeline runs, triggers, lineage and deployments under
+/api/v1, /healthz, /readyz and /metrics, the controllers that run pipelines
+and fire triggers, and (unless --serving=false) the deployments themselves:
+POST /v2/models/NAME/infer, /v1/models/NAME:predict and
+/serving-endpoints/NAME/invocations. Stops
 gracefully on SIGINT or SIGTERM (running steps are stopped and retried when
 the server starts again).
 
@@ -363,6 +473,19 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs.BoolVar(&cfg.AllowFileURISources, "allow-file-uri-sources", allowFileURIs, "allow file:// URIs of other machines as model version sources ["+registry.AllowFileURISourcesEnv+"]")
 	fs.StringVar(&cfg.DeploymentsTarget, "deployments-target", envOr("MLFLOW_DEPLOYMENTS_TARGET", ""), "URL of the MLflow AI gateway the web UI's gateway-proxy forwards to [MLFLOW_DEPLOYMENTS_TARGET]")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long in-flight requests may take to finish on shutdown")
+	serving, err := envBool("MLOOP_SERVING", cfg.Serving)
+	if err != nil {
+		fmt.Fprintf(stderr, "mloop server: %v\n", err)
+		return exitUsage
+	}
+	fs.BoolVar(&cfg.Serving, "serving", serving, "serve deployments at this address (/v2/…, /v1/models/…, /serving-endpoints/…); --serving=false runs the control plane only, for mloop serve replicas [MLOOP_SERVING]")
+	payloadLog, err := envBool("MLOOP_PAYLOAD_LOG", cfg.PayloadLog)
+	if err != nil {
+		fmt.Fprintf(stderr, "mloop server: %v\n", err)
+		return exitUsage
+	}
+	fs.BoolVar(&cfg.PayloadLog, "payload-log", payloadLog, "log served requests (inputs, outputs, latency; sampled per deployment) to the artifact store under payloads/ [MLOOP_PAYLOAD_LOG]")
+	fs.StringVar(&cfg.ServingDir, "serving-dir", envOr("MLOOP_SERVING_DIR", ""), "folder caching the model files the data plane loads (default DATA/serving) [MLOOP_SERVING_DIR]")
 	if err := fs.Parse(args); err != nil {
 		return usageExit(err)
 	}
@@ -376,7 +499,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitUsage
 	}
 	m := NewMain()
-	m.Config, m.Logger = cfg, logger
+	m.Config, m.Logger, m.ProcessOutput = cfg, logger, stderr
 	if err := m.Open(ctx); err != nil {
 		fmt.Fprintf(stderr, "mloop server: %v\n", err)
 		return exitFailure

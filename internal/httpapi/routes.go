@@ -8,7 +8,8 @@ var (
 	rootPrefix        = []string{"/"}
 	// ajaxPrefix serves the endpoints MLflow adds for its web UI only.
 	ajaxPrefix = []string{"/ajax-api/2.0/mlflow/"}
-	// apiV1 is mloop's own API (docs/datasets-api.md, docs/pipelines-api.md).
+	// apiV1 is mloop's own API (docs/datasets-api.md, docs/pipelines-api.md,
+	// docs/models-api.md, docs/deployments-api.md).
 	apiV1 = []string{"/api/v1/"}
 )
 
@@ -29,6 +30,7 @@ func (s *Server) routes() []route {
 		{"GET", rootPrefix, "readyz", s.readyz},
 		{"GET", rootPrefix, "health", s.healthz},
 		{"GET", rootPrefix, "version", s.version},
+		{"GET", rootPrefix, "metrics", s.metrics},
 
 		// Experiments.
 		{"POST", mlflowPrefixes, "experiments/create", s.createExperiment},
@@ -153,5 +155,18 @@ func (s *Server) routes() []route {
 
 		// mloop: registering local models as model versions (docs/models-api.md).
 		{"POST", apiV1, "models/{name}/versions", s.registerModelVersion},
+		{"GET", apiV1, "models/{name}/versions/{version}/files", s.modelVersionFiles},
+
+		// mloop: deployments and the serving state (docs/deployments-api.md).
+		{"POST", apiV1, "deployments", s.createDeployment},
+		{"GET", apiV1, "deployments", s.listDeployments},
+		{"GET", apiV1, "deployments/{name}", s.getDeployment},
+		{"PATCH", apiV1, "deployments/{name}", s.updateDeployment},
+		{"DELETE", apiV1, "deployments/{name}", s.deleteDeployment},
+		{"POST", apiV1, "deployments/{name}/promote", s.promoteDeployment},
+		{"POST", apiV1, "deployments/{name}/rollback", s.rollbackDeployment},
+		{"GET", apiV1, "deployments/{name}/events", s.deploymentEvents},
+		{"GET", apiV1, "deployments/{name}/history", s.deploymentHistory},
+		{"GET", apiV1, "serving/state", s.servingState},
 	}
 }

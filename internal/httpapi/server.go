@@ -3,7 +3,9 @@
 // proxied artifact API (/api/2.0/mlflow-artifacts/), health endpoints and
 // mloop's own /api/v1 (dataset versions and their blobs,
 // docs/datasets-api.md; pipeline runs, triggers, events and lineage,
-// docs/pipelines-api.md). Handlers only decode, call a domain service and
+// docs/pipelines-api.md; deployments, docs/deployments-api.md), Prometheus
+// /metrics, and in front of them all the serving data plane's protocol
+// routes (Server.Serving). Handlers only decode, call a domain service and
 // encode: business rules live in the domain packages.
 //
 // Errors travel as *mloop.Error and are mapped once, in writeError, to an HTTP
@@ -23,6 +25,8 @@ import (
 	"github.com/mloop/mloop/internal/dataset"
 	"github.com/mloop/mloop/internal/pipeline"
 	"github.com/mloop/mloop/internal/registry"
+	"github.com/mloop/mloop/internal/serving/deploy"
+	"github.com/mloop/mloop/internal/serving/router"
 	"github.com/mloop/mloop/internal/tracking"
 )
 
@@ -44,6 +48,20 @@ type Server struct {
 	// lineage under /api/v1; when nil those endpoints answer
 	// NOT_IMPLEMENTED.
 	Pipelines *pipeline.Service
+	// Deployments serves deployments, their events and history, the
+	// serving State and model files under /api/v1; when nil those
+	// endpoints answer NOT_IMPLEMENTED.
+	Deployments *deploy.Service
+	// Serving, when set, is the serving data plane: it answers /v2, /v2/…,
+	// /v1/models/… and /serving-endpoints/… directly, before the API's
+	// routing, body limits and request log (the hot path). When nil those
+	// paths answer 404 with a message saying the server serves no models.
+	Serving http.Handler
+	// ServingStatus, when set, reports what this server's data plane
+	// serves of a deployment, for GET /api/v1/deployments/{name}.
+	ServingStatus func(name string) (*router.DeploymentStatus, bool)
+	// Metrics, when set, answers GET /metrics (Prometheus text format).
+	Metrics http.Handler
 	// Done, when closed, ends long-lived answers (followed pipeline logs)
 	// so that a graceful shutdown need not wait for them; nil never ends
 	// them early.
@@ -81,9 +99,23 @@ func (s *Server) Handler() http.Handler {
 		}
 	}
 	mux.Handle("/", s.adapt(func(w http.ResponseWriter, r *http.Request) error {
+		if isServingPath(r.URL.Path) {
+			return mloop.Errorf(ENDPOINT_NOT_FOUND, "No API endpoint for %s %s: this server does not serve models (it runs the control plane only); send predictions to an mloop serve replica, or start the server with --serving.", r.Method, r.URL.Path)
+		}
 		return mloop.Errorf(ENDPOINT_NOT_FOUND, "No API endpoint for %s %s.", r.Method, r.URL.Path)
 	}))
-	return s.logRequests(s.rejectUnsafeArtifactPaths(mux))
+	api := s.logRequests(s.rejectUnsafeArtifactPaths(mux))
+	if s.Serving == nil {
+		return api
+	}
+	serving := s.Serving
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isServingPath(r.URL.Path) {
+			serving.ServeHTTP(w, r)
+			return
+		}
+		api.ServeHTTP(w, r)
+	})
 }
 
 // ENDPOINT_NOT_FOUND is the MLflow error code for an unknown path; it is only
