@@ -222,6 +222,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	m.Pipelines.PrivateDirs = m.Config.privateDirs()
 	m.Deployments = deploy.NewService(sqlstore.NewDeploymentStore(m.DB), registrySvc, m.Artifacts)
 	m.Deployments.Logger = m.Logger
+	registrySvc.AliasChanged = m.Deployments.AliasesChanged
 	m.Metrics = newMetricsRegistry()
 	if m.Config.Serving {
 		if m.Config.PayloadLog {

@@ -75,6 +75,10 @@ type Service struct {
 	AllowFileURISources bool
 	// Now returns the current time; it defaults to time.Now.
 	Now func() time.Time
+	// AliasChanged, when set, is called after an alias was set or deleted
+	// (deployments that follow aliases use it to swap models at once). It
+	// must not block.
+	AliasChanged func()
 }
 
 // NewService returns a Service on store that looks runs up with runs and
@@ -306,7 +310,18 @@ func (s *Service) SetRegisteredModelAlias(ctx context.Context, name, alias, vers
 	if err != nil {
 		return err
 	}
-	return s.Store.SetAlias(ctx, name, alias, v)
+	if err := s.Store.SetAlias(ctx, name, alias, v); err != nil {
+		return err
+	}
+	s.aliasChanged()
+	return nil
+}
+
+// aliasChanged calls the AliasChanged hook when one is set.
+func (s *Service) aliasChanged() {
+	if s.AliasChanged != nil {
+		s.AliasChanged()
+	}
 }
 
 // DeleteRegisteredModelAlias deletes an alias of a model.
@@ -317,7 +332,11 @@ func (s *Service) DeleteRegisteredModelAlias(ctx context.Context, name, alias st
 	if err := validateAlias(alias); err != nil {
 		return err
 	}
-	return s.Store.DeleteAlias(ctx, name, alias)
+	if err := s.Store.DeleteAlias(ctx, name, alias); err != nil {
+		return err
+	}
+	s.aliasChanged()
+	return nil
 }
 
 // GetModelVersionByAlias returns the version an alias names. An unknown

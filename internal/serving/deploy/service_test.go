@@ -139,6 +139,7 @@ func TestCreateErrors(t *testing.T) {
 		{"batch size negative", "d", with(func(s *deploy.Spec) { s.Batching.MaxBatchSize = -1 }), mloop.EINVALID, "max_batch_size"},
 		{"batch delay too long", "d", with(func(s *deploy.Spec) { s.Batching.MaxDelay = deploy.Duration(2 * time.Second) }), mloop.EINVALID, "max_delay"},
 		{"rollback window negative", "d", with(func(s *deploy.Spec) { s.Rollback.Window = -1 }), mloop.EINVALID, "rollback.window"},
+		{"rollback window over an hour", "d", with(func(s *deploy.Spec) { s.Rollback.Window = deploy.Duration(2 * time.Hour) }), mloop.EINVALID, "up to 1h0m0s"},
 		{"rollback min requests negative", "d", with(func(s *deploy.Spec) { s.Rollback.MinRequests = -1 }), mloop.EINVALID, "rollback.min_requests"},
 		{"rollback error rate above 1", "d", with(func(s *deploy.Spec) { s.Rollback.MaxErrorRateIncrease = 2 }), mloop.EINVALID, "max_error_rate_increase"},
 		{"rollback latency ratio below 1", "d", with(func(s *deploy.Spec) { s.Rollback.MaxLatencyRatio = 0.5 }), mloop.EINVALID, "max_latency_ratio"},

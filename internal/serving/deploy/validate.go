@@ -19,6 +19,10 @@ const (
 	MaxBatchSizeLimit = 10_000
 	// MaxBatchDelayLimit is the longest Batching.MaxDelay.
 	MaxBatchDelayLimit = time.Second
+	// MaxRollbackWindow is the longest RollbackPolicy.Window: canaries are
+	// judged on recent traffic, and each replica keeps the window's figures
+	// in memory.
+	MaxRollbackWindow = time.Hour
 )
 
 // ValidateName checks a deployment name: 1 to 63 lowercase ASCII letters,
@@ -113,8 +117,8 @@ func (s Spec) Validate() error {
 	}
 	r := s.Rollback
 	switch {
-	case r.Window < 0:
-		return mloop.Errorf(mloop.EINVALID, "rollback.window %v: give a positive duration such as 1m (0 for the default)", time.Duration(r.Window))
+	case r.Window < 0 || time.Duration(r.Window) > MaxRollbackWindow:
+		return mloop.Errorf(mloop.EINVALID, "rollback.window %v: give a duration up to %v such as 1m (0 for the default)", time.Duration(r.Window), MaxRollbackWindow)
 	case r.MinRequests < 0:
 		return mloop.Errorf(mloop.EINVALID, "rollback.min_requests %d: give a positive count (0 for the default)", r.MinRequests)
 	case !finite(r.MaxErrorRateIncrease) || r.MaxErrorRateIncrease < 0 || r.MaxErrorRateIncrease > 1:
