@@ -274,6 +274,7 @@ func (m *Model) buildTrees(gbm map[string]any, weights []float32, numFeature int
 	m.roots = make([]int32, len(list))
 	m.treeGroup = make([]int32, len(list))
 	m.depths = make([]int32, len(list))
+	m.treeCat = make([]bool, len(list))
 	for t, raw := range list {
 		if info[t] < 0 || info[t] >= int64(m.groups) {
 			return invalid("tree %d: tree_info class %d out of range [0, %d)", t, info[t], m.groups)
@@ -287,11 +288,12 @@ func (m *Model) buildTrees(gbm map[string]any, weights []float32, numFeature int
 		if !ok {
 			return invalid("tree %d is not an object", t)
 		}
+		splits := m.catSplits
 		root, depth, err := m.addTree(tree, w, numFeature)
 		if err != nil {
 			return within(fmt.Sprintf("tree %d", t), err)
 		}
-		m.roots[t], m.depths[t] = root, depth
+		m.roots[t], m.depths[t], m.treeCat[t] = root, depth, m.catSplits > splits
 	}
 	return nil
 }
@@ -414,20 +416,28 @@ func (m *Model) addTree(tree map[string]any, w float32, numFeature int) (root, d
 				return 0, 0, invalid("node %d: numerical split with a NaN condition", id)
 			}
 		case 1:
-			nd.value = 0 // XGBoost writes NaN; a NaN threshold marks a leaf here.
+			// XGBoost writes NaN, but a NaN threshold marks a leaf here;
+			// value is set below.
 			bits, ok := cats[id]
 			if !ok {
 				return 0, 0, invalid("node %d: categorical split without categories (categories_nodes does not list it)", id)
 			}
-			if len(m.catSets) >= math.MaxInt32>>metaCatShift {
-				return 0, 0, invalid("model has too many categorical splits")
-			}
 			if len(m.catBits)+len(bits) > maxCategoryWords {
 				return 0, 0, invalid("the model's categorical splits need more than %d words of category sets", maxCategoryWords)
 			}
-			m.catSets = append(m.catSets, catSet{off: int32(len(m.catBits)), words: int32(len(bits))})
+			if len(m.catBits) == 0 {
+				// Word 0 stays unused, so that offset 0 in a node's
+				// meta means a numerical split.
+				m.catBits = append(m.catBits, 0)
+			}
+			// The set's first word goes in meta and its size in
+			// categories (exact in a float32: a multiple of 64 below
+			// 2^27) in the threshold, which a categorical split does
+			// not otherwise use.
+			nd.meta |= uint32(len(m.catBits)) << metaCatShift
+			nd.value = float32(len(bits) * 64)
 			m.catBits = append(m.catBits, bits...)
-			nd.meta |= uint32(len(m.catSets)) << metaCatShift
+			m.catSplits++
 		default:
 			return 0, 0, invalid("node %d: split_type %d is neither 0 (numerical) nor 1 (categorical)", id, rt.splitType[id])
 		}

@@ -17,11 +17,14 @@ package xgboost
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
+	"sync"
 
 	"github.com/mloop/mloop"
 	"github.com/mloop/mloop/internal/serving"
@@ -44,16 +47,16 @@ const blockRows = 64
 // through a tree can take the same number of steps without testing for
 // leaves.
 type node struct {
-	// value is the split threshold (0 for a categorical split), NaN for a
-	// leaf.
+	// value is the split threshold, for a categorical split the number of
+	// categories its set covers (a multiple of 64), NaN for a leaf.
 	value float32
 	// feature is the split's feature index (0 for a leaf).
 	feature int32
 	// left is the index of the left child; the right child is left+1.
 	left int32
 	// meta holds, for a split, the metaDefaultLeft bit and, from bit
-	// metaCatShift up, the 1-based index of a categorical split's set in
-	// Model.catSets (0 for a numerical split); for a leaf, the bits of its
+	// metaCatShift up, the index in Model.catBits of a categorical split's
+	// set's first word (0 for a numerical split); for a leaf, the bits of its
 	// float32 value (already multiplied by the tree's DART weight).
 	meta uint32
 }
@@ -72,11 +75,6 @@ const (
 	metaDefaultLeft = 1 << 0 // a missing value goes left
 	metaCatShift    = 1
 )
-
-// catSet locates one categorical split's bitset in Model.catBits.
-type catSet struct {
-	off, words int32
-}
 
 // transform is the objective's output function.
 type transform uint8
@@ -130,11 +128,12 @@ type Model struct {
 	groups    int       // margins per row: classes, targets or 1
 	base      []float32 // per-group base margin
 	nodes     []node
-	roots     []int32 // root node of each tree
-	depths    []int32 // depth of each tree's deepest leaf
-	treeGroup []int32 // output group of each tree
-	catSets   []catSet
-	catBits   []uint64
+	roots     []int32  // root node of each tree
+	depths    []int32  // depth of each tree's deepest leaf
+	treeCat   []bool   // whether each tree has categorical splits
+	treeGroup []int32  // output group of each tree
+	catBits   []uint64 // categorical splits' sets; word 0 is empty
+	catSplits int      // number of categorical splits
 }
 
 var _ serving.Predictor = (*Model)(nil)
@@ -232,6 +231,43 @@ func (m *Model) predict(ctx context.Context, b serving.Batch, out []float32, mar
 	if len(out)/outs != b.Rows || len(out)%outs != 0 {
 		return mloop.Errorf(mloop.EINVALID, "output buffer holds %d values, want %d (%d rows × %d outputs)", len(out), b.Rows*outs, b.Rows, outs)
 	}
+	workers := 1
+	if b.Rows >= parallelMinRows {
+		workers = min(runtime.GOMAXPROCS(0), (b.Rows+blockRows-1)/blockRows, maxWorkers)
+	}
+	if workers <= 1 {
+		return m.predictRows(ctx, b, out, 0, b.Rows, outs, margin)
+	}
+	return m.predictParallel(ctx, b, out, workers, outs, margin)
+}
+
+// predictParallel splits a large batch into runs of whole blocks predicted
+// by workers goroutines, as XGBoost predicts with its threads. (Apart from
+// predict, so that the goroutines' captures do not make small batches
+// allocate.)
+func (m *Model) predictParallel(ctx context.Context, b serving.Batch, out []float32, workers, outs int, margin bool) error {
+	blocks := (b.Rows + blockRows - 1) / blockRows
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		start := w * blocks / workers * blockRows
+		end := min((w+1)*blocks/workers*blockRows, b.Rows)
+		wg.Go(func() { errs[w] = m.predictRows(ctx, b, out, start, end, outs, margin) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// parallelMinRows is the smallest batch predicted by several goroutines,
+// and maxWorkers the most goroutines one batch uses.
+const (
+	parallelMinRows = 4 * blockRows
+	maxWorkers      = 16
+)
+
+// predictRows predicts rows [start, end) of b into out, block by block.
+func (m *Model) predictRows(ctx context.Context, b serving.Batch, out []float32, start, end, outs int, margin bool) error {
+	nf := len(m.features)
 	g := m.groups
 	// acc holds the margins of one block of rows. With outs == g the block's
 	// slice of out is used directly; only multi:softmax needs scratch space.
@@ -239,11 +275,11 @@ func (m *Model) predict(ctx context.Context, b serving.Batch, out []float32, mar
 	if outs != g {
 		scratch = make([]float32, blockRows*g)
 	}
-	for start := 0; start < b.Rows; start += blockRows {
+	for ; start < end; start += blockRows {
 		if err := ctx.Err(); err != nil {
 			return fmt.Errorf("predict: %w", err)
 		}
-		n := min(blockRows, b.Rows-start)
+		n := min(blockRows, end-start)
 		var acc []float32
 		if scratch != nil {
 			acc = scratch[:n*g]
@@ -283,52 +319,13 @@ func (m *Model) predict(ctx context.Context, b serving.Batch, out []float32, mar
 
 // accumulate adds every tree's leaf value to acc for n rows of nf features,
 // tree by tree, so each row's sum is formed in the same order as XGBoost's.
-func (m *Model) accumulate(rows []float32, nf, n int, acc []float32) {
-	if len(m.catSets) == 0 {
-		m.accumulateNumeric(rows, nf, n, acc)
-		return
-	}
-	nodes := m.nodes
-	g := len(m.base)
-	for t, root := range m.roots {
-		grp := int(m.treeGroup[t])
-		for i := range n {
-			row := rows[i*nf : (i+1)*nf]
-			k := root
-			for {
-				nd := &nodes[k]
-				if nd.isLeaf() {
-					break
-				}
-				v := row[nd.feature]
-				var left bool
-				switch {
-				case v != v: // NaN: missing
-					left = nd.meta&metaDefaultLeft != 0
-				case nd.meta>>metaCatShift != 0:
-					left = !m.inSet(nd.meta>>metaCatShift, v)
-				default:
-					left = v < nd.value
-				}
-				if left {
-					k = nd.left
-				} else {
-					k = nd.left + 1
-				}
-			}
-			acc[i*g+grp] += nodes[k].leafValue()
-		}
-	}
-}
-
-// accumulateNumeric is accumulate for models without categorical splits.
+//
 // Each walk takes exactly the tree's depth in steps (leaves loop on
 // themselves) and picks the child without branches, so the CPU does not
 // mispredict a branch at every level; four rows walk side by side. Groups
-// of rows without missing values take the cheaper step.
-func (m *Model) accumulateNumeric(rows []float32, nf, n int, acc []float32) {
-	nodes := m.nodes
-	g := len(m.base)
+// of rows without missing values take the cheaper numerical step. Trees with
+// categorical splits walk level by level instead (walkCat).
+func (m *Model) accumulate(rows []float32, nf, n int, acc []float32) {
 	// missing[i] tells whether row i holds a missing value; quad[i/4]
 	// whether any of rows i…i+3 does.
 	var missing [blockRows]bool
@@ -345,47 +342,112 @@ func (m *Model) accumulateNumeric(rows []float32, nf, n int, acc []float32) {
 	for t, root := range m.roots {
 		grp := int(m.treeGroup[t])
 		depth := int(m.depths[t])
-		i := 0
-		for ; i+4 <= n; i += 4 {
-			r0 := rows[i*nf : (i+1)*nf]
-			r1 := rows[(i+1)*nf : (i+2)*nf]
-			r2 := rows[(i+2)*nf : (i+3)*nf]
-			r3 := rows[(i+3)*nf : (i+4)*nf]
-			k0, k1, k2, k3 := root, root, root, root
-			if quad[i/4] {
-				for range depth {
-					k0 = stepMissing(&nodes[k0], r0)
-					k1 = stepMissing(&nodes[k1], r1)
-					k2 = stepMissing(&nodes[k2], r2)
-					k3 = stepMissing(&nodes[k3], r3)
-				}
-			} else {
-				for range depth {
-					k0 = step(&nodes[k0], r0)
-					k1 = step(&nodes[k1], r1)
-					k2 = step(&nodes[k2], r2)
-					k3 = step(&nodes[k3], r3)
-				}
-			}
-			acc[i*g+grp] += nodes[k0].leafValue()
-			acc[(i+1)*g+grp] += nodes[k1].leafValue()
-			acc[(i+2)*g+grp] += nodes[k2].leafValue()
-			acc[(i+3)*g+grp] += nodes[k3].leafValue()
+		if m.treeCat[t] {
+			m.walkCat(root, depth, grp, rows, nf, n, acc)
+		} else {
+			m.walkNumeric(root, depth, grp, rows, nf, n, acc, &missing, &quad)
 		}
-		for ; i < n; i++ {
-			row := rows[i*nf : (i+1)*nf]
-			k := root
-			if missing[i] {
-				for range depth {
-					k = stepMissing(&nodes[k], row)
-				}
-			} else {
-				for range depth {
-					k = step(&nodes[k], row)
-				}
+	}
+}
+
+// walkNumeric adds the leaf values of a tree without categorical splits.
+func (m *Model) walkNumeric(root int32, depth, grp int, rows []float32, nf, n int, acc []float32,
+	missing *[blockRows]bool, quad *[blockRows / 4]bool) {
+	nodes := m.nodes
+	g := len(m.base)
+	i := 0
+	for ; i+4 <= n; i += 4 {
+		r0 := rows[i*nf : (i+1)*nf]
+		r1 := rows[(i+1)*nf : (i+2)*nf]
+		r2 := rows[(i+2)*nf : (i+3)*nf]
+		r3 := rows[(i+3)*nf : (i+4)*nf]
+		k0, k1, k2, k3 := root, root, root, root
+		if quad[i/4] {
+			for range depth {
+				k0 = stepMissing(&nodes[k0], r0)
+				k1 = stepMissing(&nodes[k1], r1)
+				k2 = stepMissing(&nodes[k2], r2)
+				k3 = stepMissing(&nodes[k3], r3)
 			}
-			acc[i*g+grp] += nodes[k].leafValue()
+		} else {
+			for range depth {
+				k0 = step(&nodes[k0], r0)
+				k1 = step(&nodes[k1], r1)
+				k2 = step(&nodes[k2], r2)
+				k3 = step(&nodes[k3], r3)
+			}
 		}
+		acc[i*g+grp] += nodes[k0].leafValue()
+		acc[(i+1)*g+grp] += nodes[k1].leafValue()
+		acc[(i+2)*g+grp] += nodes[k2].leafValue()
+		acc[(i+3)*g+grp] += nodes[k3].leafValue()
+	}
+	for ; i < n; i++ {
+		row := rows[i*nf : (i+1)*nf]
+		k := root
+		if missing[i] {
+			for range depth {
+				k = stepMissing(&nodes[k], row)
+			}
+		} else {
+			for range depth {
+				k = step(&nodes[k], row)
+			}
+		}
+		acc[i*g+grp] += nodes[k].leafValue()
+	}
+}
+
+// walkCat adds the leaf values of a tree with categorical splits. It walks
+// level by level: every row of the block takes one step before any takes
+// the next, so the steps of one level are independent of each other and
+// the CPU overlaps them (a categorical step is a longer chain of dependent
+// loads than a numerical one). A categorical split sends the categories in
+// its set to the right; a value that is negative, beyond the set or not in
+// it goes left; a missing value follows the default direction. (Measured
+// on a 150-tree flights model with categorical airports, this was faster
+// than four rows walking side by side, with or without branches.)
+func (m *Model) walkCat(root int32, depth, grp int, rows []float32, nf, n int, acc []float32) {
+	nodes := m.nodes
+	bits := m.catBits
+	g := len(m.base)
+	var ks [blockRows]int32
+	for i := range n {
+		ks[i] = root
+	}
+	for range depth {
+		for i := range n {
+			nd := &nodes[ks[i]]
+			v := rows[i*nf+int(nd.feature)]
+			off := nd.meta >> metaCatShift
+			if off == 0 || nd.value != nd.value {
+				var right, nan, split uint32
+				if v >= nd.value {
+					right = 1
+				}
+				if v != v {
+					nan = 1
+				}
+				if nd.value == nd.value {
+					split = 1
+				}
+				right |= nan &^ nd.meta
+				ks[i] = nd.left + int32(right&split)
+				continue
+			}
+			var right uint32
+			switch {
+			case v != v:
+				right = ^nd.meta & 1
+			case v >= 0 && v < nd.value:
+				c := uint32(v)
+				right = uint32(bits[off+c>>6]>>(c&63)) & 1
+			}
+			ks[i] = nd.left + int32(right)
+		}
+	}
+	for i := range n {
+		acc[i*g+grp] += nodes[ks[i]].leafValue()
 	}
 }
 
@@ -416,18 +478,6 @@ func stepMissing(nd *node, row []float32) int32 {
 	// A missing value goes right unless the default is left.
 	right |= nan &^ nd.meta
 	return nd.left + int32(right&split)
-}
-
-// inSet reports whether category v is in categorical set idx (1-based).
-// XGBoost sends the categories of the set to the right child; values that
-// are negative, too large or not in the set go left.
-func (m *Model) inSet(idx uint32, v float32) bool {
-	cs := m.catSets[idx-1]
-	if !(v >= 0) || v >= float32(cs.words)*64 {
-		return false
-	}
-	c := int32(v)
-	return m.catBits[cs.off+c>>6]&(1<<(uint(c)&63)) != 0
 }
 
 func sigmoid32(x float32) float32 {

@@ -130,6 +130,24 @@ func TestParity(t *testing.T) {
 			if predErr > bar || marginErr > bar {
 				t.Errorf("max abs error %g (predictions), %g (margins), want ≤ %g", predErr, marginErr, bar)
 			}
+
+			// A large batch (the fixture's rows repeated past 1,000) is
+			// predicted by several goroutines, block by block: every
+			// repetition must come out the same.
+			reps := 1000/b.Rows + 2
+			big := serving.Batch{Rows: b.Rows * reps, Cols: b.Cols}
+			var want [][]float64
+			for range reps {
+				big.Values = append(big.Values, b.Values...)
+				want = append(want, f.Predictions...)
+			}
+			bigOut := make([]float32, big.Rows*m.Outputs())
+			if err := m.Predict(context.Background(), big, bigOut); err != nil {
+				t.Fatal(err)
+			}
+			if e := maxAbsErr(t, bigOut, want); e > bar {
+				t.Errorf("batch of %d rows: max abs error %g, want ≤ %g", big.Rows, e, bar)
+			}
 		})
 	}
 	for _, obj := range []string{"binary:logistic", "binary:logitraw", "multi:softprob", "multi:softmax", "reg:squarederror", "reg:logistic", "reg:pseudohubererror", "count:poisson", "reg:gamma", "reg:tweedie", "reg:absoluteerror"} {
@@ -151,7 +169,7 @@ func TestCategoricalFeatures(t *testing.T) {
 			t.Errorf("feature %d (%s): got %s, want %s", i, f.Name, f.Type, want[i])
 		}
 	}
-	if len(m.catSets) == 0 {
+	if m.catSplits == 0 {
 		t.Error("categorical fixture has no categorical split")
 	}
 }
