@@ -135,6 +135,23 @@ func (f *deployFlags) given(fs *flag.FlagSet) {
 	fs.Visit(func(fl *flag.Flag) { f.set[fl.Name] = true })
 }
 
+// parseDeployFlags parses the arguments of create (update false) or
+// update: the deployment's name and the flags, checked. ok is false with
+// the exit code when they are wrong.
+func (d *dataCmd) parseDeployFlags(usage string, args []string, update bool) (f deployFlags, name string, code int, ok bool) {
+	fs := d.flags(usage)
+	f.register(fs, update)
+	pos, code, ok := d.parse(fs, args, 1, 1)
+	if !ok {
+		return f, "", code, false
+	}
+	f.given(fs)
+	if err := f.check(); err != nil {
+		return f, "", d.usageError("%v", err), false
+	}
+	return f, pos[0], exitOK, true
+}
+
 // check validates the values given, with a usage message for the first
 // bad one.
 func (f *deployFlags) check() error {
@@ -221,16 +238,9 @@ model that fails to load is reported with the reason.
 
 // deployCreate runs `mloop deploy create NAME`.
 func (d *dataCmd) deployCreate(ctx context.Context, args []string) int {
-	fs := d.flags(deployCreateUsage)
-	var f deployFlags
-	f.register(fs, false)
-	pos, code, ok := d.parse(fs, args, 1, 1)
+	f, name, code, ok := d.parseDeployFlags(deployCreateUsage, args, false)
 	if !ok {
 		return code
-	}
-	f.given(fs)
-	if err := f.check(); err != nil {
-		return d.usageError("%v", err)
 	}
 	if f.model == "" {
 		return d.usageError("missing --model REF: the model version to serve, such as flights@3 or flights@champion")
@@ -264,7 +274,6 @@ func (d *dataCmd) deployCreate(ctx context.Context, args []string) int {
 		spec.PayloadSample = &f.payloadSample
 	}
 	spec.Rollback = f.rollbackPolicy(deploy.RollbackPolicy{})
-	name := pos[0]
 	dep, err := d.client.CreateDeployment(ctx, name, spec)
 	if err != nil {
 		d.fail(err)
@@ -276,16 +285,17 @@ func (d *dataCmd) deployCreate(ctx context.Context, args []string) int {
 		}
 		return exitFailure
 	}
-	if !d.json {
-		fmt.Fprintf(d.stdout, "created deployment %s (generation %d)\n", dep.Name, dep.Generation)
-		d.writeSlots(dep, "  ")
-	}
-	return d.afterChange(ctx, dep, f)
+	return d.afterChange(ctx, "created", dep, f)
 }
 
-// afterChange waits for the change when asked, then prints the
-// deployment (--json) or how to use it.
-func (d *dataCmd) afterChange(ctx context.Context, dep *deploy.Deployment, f deployFlags) int {
+// afterChange reports the change done (verb: created, updated) with the
+// deployment's slots, waits for it when asked, then prints the deployment
+// (--json) or how to use it.
+func (d *dataCmd) afterChange(ctx context.Context, verb string, dep *deploy.Deployment, f deployFlags) int {
+	if !d.json {
+		fmt.Fprintf(d.stdout, "%s deployment %s (generation %d)\n", verb, dep.Name, dep.Generation)
+		d.writeSlots(dep, "  ")
+	}
 	if f.wait {
 		if code := d.waitServed(ctx, dep, f.waitTimeout); code != exitOK {
 			return code
@@ -403,18 +413,10 @@ server's data plane serves the change.
 
 // deployUpdate runs `mloop deploy update NAME`.
 func (d *dataCmd) deployUpdate(ctx context.Context, args []string) int {
-	fs := d.flags(deployUpdateUsage)
-	var f deployFlags
-	f.register(fs, true)
-	pos, code, ok := d.parse(fs, args, 1, 1)
+	f, name, code, ok := d.parseDeployFlags(deployUpdateUsage, args, true)
 	if !ok {
 		return code
 	}
-	f.given(fs)
-	if err := f.check(); err != nil {
-		return d.usageError("%v", err)
-	}
-	name := pos[0]
 	var u deploy.Update
 	changes := 0
 	refFlag := func(flagName, v string) (*deploy.Ref, bool) {
@@ -484,11 +486,7 @@ func (d *dataCmd) deployUpdate(ctx context.Context, args []string) int {
 	if err != nil {
 		return d.failDeployment(err)
 	}
-	if !d.json {
-		fmt.Fprintf(d.stdout, "updated deployment %s (generation %d)\n", dep.Name, dep.Generation)
-		d.writeSlots(dep, "  ")
-	}
-	return d.afterChange(ctx, dep, f)
+	return d.afterChange(ctx, "updated", dep, f)
 }
 
 // failDeployment reports an error about a deployment, with what to do
@@ -513,10 +511,17 @@ func (d *dataCmd) deployPromote(ctx context.Context, args []string) int {
 	if err != nil {
 		return d.failDeployment(err)
 	}
+	return d.writeAllToPrimary("promoted the canary of", dep)
+}
+
+// writeAllToPrimary reports a change after which the primary serves all
+// traffic (done: what was done to the deployment, before its name), or
+// prints the deployment with --json.
+func (d *dataCmd) writeAllToPrimary(done string, dep *deploy.Deployment) int {
 	if d.json {
 		return d.writeJSON(dep)
 	}
-	fmt.Fprintf(d.stdout, "promoted the canary of %s (generation %d): %s serves all traffic\n", dep.Name, dep.Generation, slotSummary(dep.Slot(deploy.RolePrimary)))
+	fmt.Fprintf(d.stdout, "%s %s (generation %d): %s serves all traffic\n", done, dep.Name, dep.Generation, slotSummary(dep.Slot(deploy.RolePrimary)))
 	d.writeSlots(dep, "  ")
 	return exitOK
 }
@@ -540,12 +545,7 @@ func (d *dataCmd) deployRollback(ctx context.Context, args []string) int {
 		}
 		return exitFailure
 	}
-	if d.json {
-		return d.writeJSON(dep)
-	}
-	fmt.Fprintf(d.stdout, "rolled back %s (generation %d): %s serves all traffic\n", dep.Name, dep.Generation, slotSummary(dep.Slot(deploy.RolePrimary)))
-	d.writeSlots(dep, "  ")
-	return exitOK
+	return d.writeAllToPrimary("rolled back", dep)
 }
 
 // deployDelete runs `mloop deploy delete NAME`.

@@ -7,14 +7,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/mloop/mloop"
@@ -70,8 +68,7 @@ type Replica struct {
 	Metrics    *prometheus.Registry
 	HTTPServer *http.Server
 
-	ln       net.Listener
-	done     chan error
+	httpListener
 	tempDir  string // the cache folder made by Open, removed by Close
 	payloads context.CancelFunc
 }
@@ -79,21 +76,6 @@ type Replica struct {
 // NewReplica returns a Replica with the default configuration.
 func NewReplica() *Replica {
 	return &Replica{Config: NewReplicaConfig(), Logger: slog.Default()}
-}
-
-// newMetricsRegistry returns a Prometheus registry with the Go runtime's
-// and the process's collectors.
-func newMetricsRegistry() *prometheus.Registry {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	return reg
-}
-
-// newPayloadLogger returns a payload logger writing to sink. The router
-// samples each deployment at its own rate, so the logger keeps every
-// record it is given.
-func newPayloadLogger(sink payloadlog.Sink, logger *slog.Logger) *payloadlog.Logger {
-	return payloadlog.New(sink, payloadlog.Config{SampleRate: 1, Logger: logger})
 }
 
 // Open connects to the control plane, loads its deployments and starts
@@ -124,10 +106,7 @@ func (r *Replica) Open(ctx context.Context) (err error) {
 		if err = r.Artifacts.Check(ctx); err != nil {
 			return fmt.Errorf("open artifact store %s: %s", redactDSN(r.Config.Artifacts), mloop.ErrorMessage(err))
 		}
-		r.Payloads = newPayloadLogger(r.Artifacts, r.Logger)
-		var pctx context.Context
-		pctx, r.payloads = context.WithCancel(context.Background())
-		r.Payloads.Start(pctx)
+		r.Payloads, r.payloads = startPayloadLogger(r.Artifacts, r.Logger)
 	}
 	cp := client.New(r.Config.ControlPlane, nil)
 	r.Router = router.New(cp, router.Config{
@@ -138,26 +117,14 @@ func (r *Replica) Open(ctx context.Context) (err error) {
 		ProcessOutput: r.ProcessOutput,
 		Version:       versionString(),
 	})
-	if r.ln, err = net.Listen("tcp", r.Config.Addr); err != nil {
-		return fmt.Errorf("listen on %s: %w (is another replica running there? choose another with --addr)", r.Config.Addr, err)
+	if err = r.listen(r.Config.Addr, "replica"); err != nil {
+		return err
 	}
 	if err = r.Router.Open(ctx); err != nil {
 		return fmt.Errorf("follow the control plane at %s: %w", cp.BaseURL(), err)
 	}
-	r.HTTPServer = &http.Server{
-		Handler:           r.handler(),
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(r.Logger.Handler(), slog.LevelWarn),
-	}
-	r.done = make(chan error, 1)
-	go func() {
-		err := r.HTTPServer.Serve(r.ln)
-		if errors.Is(err, http.ErrServerClosed) {
-			err = nil
-		}
-		r.done <- err
-	}()
+	r.HTTPServer = newHTTPServer(r.handler(), r.Logger)
+	r.serve(r.HTTPServer)
 	r.Logger.Info("mloop serve listening", "url", r.URL(), "control_plane", cp.BaseURL(),
 		"cache", cacheDir, "payload_log", r.Payloads != nil, "version", versionString())
 	return nil
@@ -183,40 +150,14 @@ func (r *Replica) handler() http.Handler {
 	})
 }
 
-// URL returns the replica's base URL, such as http://127.0.0.1:5152.
-func (r *Replica) URL() string {
-	if r.ln == nil {
-		return ""
-	}
-	return "http://" + r.ln.Addr().String()
-}
-
-// Wait blocks until the HTTP server stops on its own (an error) or ctx ends.
-func (r *Replica) Wait(ctx context.Context) error {
-	select {
-	case err := <-r.done:
-		r.done <- err
-		return err
-	case <-ctx.Done():
-		return nil
-	}
-}
-
 // Close stops accepting connections, lets in-flight requests finish (up
 // to Config.ShutdownTimeout), stops the router and its models, writes the
 // queued payload records, and removes a temporary cache folder.
 func (r *Replica) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), r.Config.ShutdownTimeout)
 	defer cancel()
-	var err error
-	if r.HTTPServer != nil {
-		if serr := r.HTTPServer.Shutdown(ctx); serr != nil {
-			err = fmt.Errorf("shut down http server: %w", serr)
-		}
-		r.HTTPServer = nil
-	} else if r.ln != nil {
-		r.ln.Close()
-	}
+	err := r.shutdown(ctx, r.HTTPServer)
+	r.HTTPServer = nil
 	if r.Router != nil {
 		if rerr := r.Router.Close(ctx); rerr != nil {
 			err = errors.Join(err, rerr)
@@ -279,12 +220,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	logLevel := fs.String("log-level", envOr("MLOOP_LOG_LEVEL", "info"), "log level: debug, info, warn, error [MLOOP_LOG_LEVEL]")
 	logFormat := fs.String("log-format", envOr("MLOOP_LOG_FORMAT", "text"), "log format: text or json [MLOOP_LOG_FORMAT]")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long in-flight requests may take to finish on shutdown")
-	if err := fs.Parse(args); err != nil {
-		return usageExit(err)
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "mloop serve: unexpected argument %q\n", fs.Arg(0))
-		return exitUsage
+	if code, ok := parseNoArgs(fs, args, stderr); !ok {
+		return code
 	}
 	if strings.TrimSpace(cfg.ControlPlane) == "" {
 		fmt.Fprintln(stderr, "mloop serve: missing --control-plane URL: the mloop server whose deployments to serve")
@@ -305,12 +242,5 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitFailure
 	}
 	fmt.Fprintf(stdout, "mloop serve listening on %s, serving the deployments of %s\n", rep.URL(), strings.TrimRight(cfg.ControlPlane, "/"))
-	werr := rep.Wait(ctx)
-	logger.Info("shutting down: finishing in-flight requests")
-	if err := errors.Join(werr, rep.Close()); err != nil {
-		fmt.Fprintf(stderr, "mloop serve: %v\n", err)
-		return exitFailure
-	}
-	logger.Info("stopped")
-	return exitOK
+	return runUntilDone(ctx, "mloop serve", rep, logger, stderr)
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -161,8 +160,7 @@ type Main struct {
 	// ProcessOutput receives the output of process models; nil discards it.
 	ProcessOutput io.Writer
 
-	ln   net.Listener
-	done chan error
+	httpListener
 	// stopping is closed when Close begins, to end long-lived answers.
 	stopping chan struct{}
 	// stopPayloads ends the payload logger's writer after Close flushed it.
@@ -226,10 +224,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	m.Metrics = newMetricsRegistry()
 	if m.Config.Serving {
 		if m.Config.PayloadLog {
-			m.Payloads = newPayloadLogger(m.Artifacts, m.Logger)
-			var pctx context.Context
-			pctx, m.stopPayloads = context.WithCancel(context.Background())
-			m.Payloads.Start(pctx)
+			m.Payloads, m.stopPayloads = startPayloadLogger(m.Artifacts, m.Logger)
 		}
 		m.Router = router.New(m.Deployments, router.Config{
 			CacheDir:      m.Config.servingDir(),
@@ -261,14 +256,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		api.Serving = m.Router.Handler()
 		api.ServingStatus = m.Router.Status
 	}
-	m.HTTPServer = &http.Server{
-		Handler:           api.Handler(),
-		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
-	}
-	if m.ln, err = net.Listen("tcp", m.Config.Addr); err != nil {
-		return fmt.Errorf("listen on %s: %w (is another server running there? choose another with --addr)", m.Config.Addr, err)
+	m.HTTPServer = newHTTPServer(api.Handler(), m.Logger)
+	if err = m.listen(m.Config.Addr, "server"); err != nil {
+		return err
 	}
 	// Steps log to MLflow through this server: it must know its own URL
 	// before the controllers start (connections wait in the listen queue
@@ -285,14 +275,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		m.Pipelines = nil
 		return fmt.Errorf("start deployments: %w", err)
 	}
-	m.done = make(chan error, 1)
-	go func() {
-		err := m.HTTPServer.Serve(m.ln)
-		if errors.Is(err, http.ErrServerClosed) {
-			err = nil
-		}
-		m.done <- err
-	}()
+	m.serve(m.HTTPServer)
 	if m.Router != nil {
 		// The data plane follows the control plane in process; it loads
 		// the deployments while the API already answers.
@@ -305,25 +288,6 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		"artifacts", redactDSN(m.Config.artifactsURL()), "serving", m.Router != nil,
 		"payload_log", m.Payloads != nil, "version", versionString())
 	return nil
-}
-
-// URL returns the server's base URL, such as http://127.0.0.1:5151.
-func (m *Main) URL() string {
-	if m.ln == nil {
-		return ""
-	}
-	return "http://" + m.ln.Addr().String()
-}
-
-// Wait blocks until the HTTP server stops on its own (an error) or ctx ends.
-func (m *Main) Wait(ctx context.Context) error {
-	select {
-	case err := <-m.done:
-		m.done <- err
-		return err
-	case <-ctx.Done():
-		return nil
-	}
 }
 
 // Close stops accepting connections, lets in-flight requests finish (up to
@@ -339,12 +303,8 @@ func (m *Main) Close() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
 	defer cancel()
-	if m.HTTPServer != nil {
-		if serr := m.HTTPServer.Shutdown(ctx); serr != nil {
-			err = fmt.Errorf("shut down http server: %w", serr)
-		}
-		m.HTTPServer = nil
-	}
+	err = m.shutdown(ctx, m.HTTPServer)
+	m.HTTPServer = nil
 	if m.Router != nil {
 		if rerr := m.Router.Close(ctx); rerr != nil {
 			err = errors.Join(err, fmt.Errorf("stop serving: %w", rerr))
@@ -487,12 +447,8 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	fs.BoolVar(&cfg.PayloadLog, "payload-log", payloadLog, "log served requests (inputs, outputs, latency; sampled per deployment) to the artifact store under payloads/ [MLOOP_PAYLOAD_LOG]")
 	fs.StringVar(&cfg.ServingDir, "serving-dir", envOr("MLOOP_SERVING_DIR", ""), "folder caching the model files the data plane loads (default DATA/serving) [MLOOP_SERVING_DIR]")
-	if err := fs.Parse(args); err != nil {
-		return usageExit(err)
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "mloop server: unexpected argument %q\n", fs.Arg(0))
-		return exitUsage
+	if code, ok := parseNoArgs(fs, args, stderr); !ok {
+		return code
 	}
 	logger, err := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
 	if err != nil {
@@ -506,12 +462,5 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitFailure
 	}
 	fmt.Fprintf(stdout, "mloop server listening on %s — set MLFLOW_TRACKING_URI=%s\n", m.URL(), m.URL())
-	werr := m.Wait(ctx)
-	logger.Info("shutting down: finishing in-flight requests")
-	if err := errors.Join(werr, m.Close()); err != nil {
-		fmt.Fprintf(stderr, "mloop server: %v\n", err)
-		return exitFailure
-	}
-	logger.Info("stopped")
-	return exitOK
+	return runUntilDone(ctx, "mloop server", m, logger, stderr)
 }

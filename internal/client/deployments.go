@@ -45,16 +45,23 @@ type deploymentAnswer struct {
 	Deployment *deploy.Deployment `json:"deployment"`
 }
 
+// changeDeployment sends a change of deployment name (in, the body, to
+// method path) and returns the deployment answered; what names the change
+// in the error ("update").
+func (c *Client) changeDeployment(ctx context.Context, what, name, method, path string, in any) (*deploy.Deployment, error) {
+	var out deploymentAnswer
+	if _, err := c.callJSON(ctx, method, path, nil, in, &out); err != nil {
+		return nil, fmt.Errorf("%s deployment %s: %w", what, name, err)
+	}
+	return out.Deployment, nil
+}
+
 // CreateDeployment creates deployment name serving spec: EEXISTS when the
 // name is taken, EINVALID for a bad spec, ENOTFOUND for a model version
 // that does not exist.
 func (c *Client) CreateDeployment(ctx context.Context, name string, spec deploy.Spec) (*deploy.Deployment, error) {
-	var out deploymentAnswer
 	in := map[string]any{"name": name, "spec": spec}
-	if _, err := c.callJSON(ctx, http.MethodPost, "/api/v1/deployments", nil, in, &out); err != nil {
-		return nil, fmt.Errorf("create deployment %s: %w", name, err)
-	}
-	return out.Deployment, nil
+	return c.changeDeployment(ctx, "create", name, http.MethodPost, "/api/v1/deployments", in)
 }
 
 // GetDeployment returns a deployment with its newest events and the
@@ -83,31 +90,19 @@ func (c *Client) ListDeployments(ctx context.Context) ([]*deploy.Deployment, err
 
 // UpdateDeployment applies u to the deployment atomically and returns it.
 func (c *Client) UpdateDeployment(ctx context.Context, name string, u deploy.Update) (*deploy.Deployment, error) {
-	var out deploymentAnswer
-	if _, err := c.callJSON(ctx, http.MethodPatch, deploymentPath(name, ""), nil, u, &out); err != nil {
-		return nil, fmt.Errorf("update deployment %s: %w", name, err)
-	}
-	return out.Deployment, nil
+	return c.changeDeployment(ctx, "update", name, http.MethodPatch, deploymentPath(name, ""), u)
 }
 
 // PromoteDeployment makes the canary the primary; ECONFLICT when there is
 // no canary.
 func (c *Client) PromoteDeployment(ctx context.Context, name string) (*deploy.Deployment, error) {
-	var out deploymentAnswer
-	if _, err := c.callJSON(ctx, http.MethodPost, deploymentPath(name, "/promote"), nil, struct{}{}, &out); err != nil {
-		return nil, fmt.Errorf("promote deployment %s: %w", name, err)
-	}
-	return out.Deployment, nil
+	return c.changeDeployment(ctx, "promote", name, http.MethodPost, deploymentPath(name, "/promote"), struct{}{})
 }
 
 // RollbackDeployment removes the canary, or returns the primary to the
 // model version it served before (ECONFLICT when there was none).
 func (c *Client) RollbackDeployment(ctx context.Context, name string, req deploy.RollbackRequest) (*deploy.Deployment, error) {
-	var out deploymentAnswer
-	if _, err := c.callJSON(ctx, http.MethodPost, deploymentPath(name, "/rollback"), nil, req, &out); err != nil {
-		return nil, fmt.Errorf("roll back deployment %s: %w", name, err)
-	}
-	return out.Deployment, nil
+	return c.changeDeployment(ctx, "roll back", name, http.MethodPost, deploymentPath(name, "/rollback"), req)
 }
 
 // Rollback is RollbackDeployment under the name deploy.ControlPlane uses:

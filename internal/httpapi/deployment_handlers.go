@@ -65,28 +65,41 @@ type deploymentDetails struct {
 	Serving    *router.DeploymentStatus `json:"serving"`
 }
 
-// createDeployment creates a deployment: 201 with it.
-func (s *Server) createDeployment(w http.ResponseWriter, r *http.Request) error {
+// changeDeployment is the frame of the calls that change a deployment:
+// it finds the service, decodes the body into req unless req is nil (an
+// empty body allowed when emptyBody), makes the change and answers the
+// deployment it returns with status.
+func (s *Server) changeDeployment(w http.ResponseWriter, r *http.Request, status int, req any, emptyBody bool,
+	change func(ctx context.Context, ds *deploy.Service) (*deploy.Deployment, error)) error {
 	ds, err := s.deployments()
 	if err != nil {
 		return err
 	}
-	var req createDeploymentRequest
-	if err := s.decodeJSON(r, &req, false); err != nil {
-		return err
+	if req != nil {
+		if err := s.decodeJSON(r, req, emptyBody); err != nil {
+			return err
+		}
 	}
-	switch {
-	case req.Name == "":
-		return mloop.Errorf(mloop.EINVALID, "Missing value for field 'name': give the deployment's name, such as \"flights\".")
-	case req.Spec == nil:
-		return mloop.Errorf(mloop.EINVALID, "Missing value for field 'spec': give at least {\"model\": \"MODEL@VERSION\"}.")
-	}
-	d, err := ds.Create(r.Context(), req.Name, *req.Spec)
+	d, err := change(r.Context(), ds)
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, deploymentResponse{d})
+	writeJSON(w, status, deploymentResponse{d})
 	return nil
+}
+
+// createDeployment creates a deployment: 201 with it.
+func (s *Server) createDeployment(w http.ResponseWriter, r *http.Request) error {
+	var req createDeploymentRequest
+	return s.changeDeployment(w, r, http.StatusCreated, &req, false, func(ctx context.Context, ds *deploy.Service) (*deploy.Deployment, error) {
+		switch {
+		case req.Name == "":
+			return nil, mloop.Errorf(mloop.EINVALID, "Missing value for field 'name': give the deployment's name, such as \"flights\".")
+		case req.Spec == nil:
+			return nil, mloop.Errorf(mloop.EINVALID, "Missing value for field 'spec': give at least {\"model\": \"MODEL@VERSION\"}.")
+		}
+		return ds.Create(ctx, req.Name, *req.Spec)
+	})
 }
 
 // listDeployments lists every deployment by name.
@@ -99,11 +112,16 @@ func (s *Server) listDeployments(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if list == nil {
-		list = []*deploy.Deployment{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"deployments": list})
+	writeList(w, "deployments", list)
 	return nil
+}
+
+// writeList answers 200 with {key: items}, an empty array for no items.
+func writeList[T any](w http.ResponseWriter, key string, items []T) {
+	if items == nil {
+		items = []T{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{key: items})
 }
 
 // getDeployment returns a deployment with its newest events and this
@@ -137,53 +155,26 @@ func (s *Server) getDeployment(w http.ResponseWriter, r *http.Request) error {
 
 // updateDeployment applies a deploy.Update.
 func (s *Server) updateDeployment(w http.ResponseWriter, r *http.Request) error {
-	ds, err := s.deployments()
-	if err != nil {
-		return err
-	}
 	var u deploy.Update
-	if err := s.decodeJSON(r, &u, false); err != nil {
-		return err
-	}
-	d, err := ds.Update(r.Context(), r.PathValue("name"), u)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, deploymentResponse{d})
-	return nil
+	return s.changeDeployment(w, r, http.StatusOK, &u, false, func(ctx context.Context, ds *deploy.Service) (*deploy.Deployment, error) {
+		return ds.Update(ctx, r.PathValue("name"), u)
+	})
 }
 
 // promoteDeployment makes the canary the primary.
 func (s *Server) promoteDeployment(w http.ResponseWriter, r *http.Request) error {
-	ds, err := s.deployments()
-	if err != nil {
-		return err
-	}
-	d, err := ds.Promote(r.Context(), r.PathValue("name"))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, deploymentResponse{d})
-	return nil
+	return s.changeDeployment(w, r, http.StatusOK, nil, false, func(ctx context.Context, ds *deploy.Service) (*deploy.Deployment, error) {
+		return ds.Promote(ctx, r.PathValue("name"))
+	})
 }
 
 // rollbackDeployment removes the canary, or returns the primary to its
 // previous model version; the body (a deploy.RollbackRequest) may be empty.
 func (s *Server) rollbackDeployment(w http.ResponseWriter, r *http.Request) error {
-	ds, err := s.deployments()
-	if err != nil {
-		return err
-	}
 	var req deploy.RollbackRequest
-	if err := s.decodeJSON(r, &req, true); err != nil {
-		return err
-	}
-	d, err := ds.Rollback(r.Context(), r.PathValue("name"), req)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, deploymentResponse{d})
-	return nil
+	return s.changeDeployment(w, r, http.StatusOK, &req, true, func(ctx context.Context, ds *deploy.Service) (*deploy.Deployment, error) {
+		return ds.Rollback(ctx, r.PathValue("name"), req)
+	})
 }
 
 // deleteDeployment removes a deployment.
@@ -204,13 +195,23 @@ func limitParam(r *http.Request) (int, error) {
 	return positiveInt(r.URL.Query(), "limit")
 }
 
-// deploymentEvents lists a deployment's events, newest first.
-func (s *Server) deploymentEvents(w http.ResponseWriter, r *http.Request) error {
+// deploymentsLimit returns the deployment service and the request's limit
+// parameter, for the calls that list a deployment's records.
+func (s *Server) deploymentsLimit(r *http.Request) (*deploy.Service, int, error) {
 	ds, err := s.deployments()
 	if err != nil {
-		return err
+		return nil, 0, err
 	}
 	limit, err := limitParam(r)
+	if err != nil {
+		return nil, 0, err
+	}
+	return ds, limit, nil
+}
+
+// deploymentEvents lists a deployment's events, newest first.
+func (s *Server) deploymentEvents(w http.ResponseWriter, r *http.Request) error {
+	ds, limit, err := s.deploymentsLimit(r)
 	if err != nil {
 		return err
 	}
@@ -225,19 +226,14 @@ func (s *Server) deploymentEvents(w http.ResponseWriter, r *http.Request) error 
 		if _, err := ds.Get(r.Context(), name); err != nil {
 			return err
 		}
-		evs = []*deploy.Event{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"events": evs})
+	writeList(w, "events", evs)
 	return nil
 }
 
 // deploymentHistory lists a deployment's past generations, newest first.
 func (s *Server) deploymentHistory(w http.ResponseWriter, r *http.Request) error {
-	ds, err := s.deployments()
-	if err != nil {
-		return err
-	}
-	limit, err := limitParam(r)
+	ds, limit, err := s.deploymentsLimit(r)
 	if err != nil {
 		return err
 	}
@@ -249,10 +245,7 @@ func (s *Server) deploymentHistory(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	if hist == nil {
-		hist = []*deploy.Deployment{}
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"deployments": hist})
+	writeList(w, "deployments", hist)
 	return nil
 }
 
