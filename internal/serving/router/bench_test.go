@@ -152,3 +152,37 @@ func BenchmarkHTTP(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkServeHTTPInferOIPShadow is BenchmarkServeHTTPInferOIP with a
+// native shadow mirroring every request (its workers run meanwhile, and
+// their work counts too; copies beyond the queue are dropped).
+func BenchmarkServeHTTPInferOIPShadow(b *testing.B) {
+	cp := newFakeCP()
+	cp.model("weather", 1, xgbFiles("binary_logistic.json"))
+	cp.model("weather", 2, xgbFiles("missing.json"))
+	cp.put(newDep("weather",
+		slot(deploy.RolePrimary, 1, "weather", 1, "xgboost", 100),
+		slot(deploy.RoleShadow, 2, "weather", 2, "xgboost", 0)))
+	r := New(cp, Config{CacheDir: b.TempDir(), Logger: quiet(), Registerer: prometheus.NewRegistry()})
+	if err := r.Open(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { r.Close(context.Background()) })
+	body := []byte(loadFixture(b, "binary_logistic").oipBody("req-42", 1))
+	h := r.Handler()
+	req := httptest.NewRequest("POST", "/v2/models/weather/infer", nil)
+	rd := bytes.NewReader(body)
+	req.Body = io.NopCloser(rd)
+	req.ContentLength = int64(len(body))
+	w := &discardWriter{h: make(http.Header)}
+	b.ReportAllocs()
+	for b.Loop() {
+		rd.Reset(body)
+		clear(w.h)
+		w.status = 0
+		h.ServeHTTP(w, req)
+		if w.status != 0 && w.status != 200 {
+			b.Fatalf("status %d", w.status)
+		}
+	}
+}

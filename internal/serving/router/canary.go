@@ -29,7 +29,8 @@ func (r *Router) checkLoop() {
 // background loop does every CheckInterval: a canary that breaks its
 // deployment's RollbackPolicy stops receiving traffic here at once, and
 // the control plane is asked to roll it back (again at the next Check if
-// the call fails). It syncs with the control plane after a rollback.
+// the call fails). After a rollback it starts applying the control
+// plane's state in the background; it never waits for loads.
 func (r *Router) Check(ctx context.Context) {
 	now := time.Now()
 	rolled := false
@@ -38,43 +39,47 @@ func (r *Router) Check(ctx context.Context) {
 		if t.deleted || t.canary == nil || t.primary == nil {
 			continue
 		}
+		canary := t.canary.rev.key.revision
 		d.tripMu.Lock()
-		tripped, done, why := d.trippedRev == t.canary.rev.key.revision, d.rollbackDone, d.trippedWhy
+		tripped, done, why := d.trippedRev == canary, d.rollbackDone, d.trippedWhy
 		d.tripMu.Unlock()
 		if !tripped {
 			if t.policy.Disabled {
 				continue
 			}
-			span := time.Duration(t.policy.Window)
-			v := Judge(t.policy, t.primary.rev.window.Snapshot(now, span), t.canary.rev.window.Snapshot(now, span))
+			// The primary is judged over the span the canary's figures
+			// cover.
+			cs := t.canary.rev.window.Snapshot(now, time.Duration(t.policy.Window))
+			ps := t.primary.rev.window.Snapshot(now, cs.Span)
+			v := Judge(t.policy, ps, cs)
 			if !v.Rollback {
 				continue
 			}
-			// Stop routing to the canary at once; a table swapped in
-			// meanwhile is judged at the next check.
+			// Stop routing to the canary at once. Under tripMu, so that
+			// a swap cannot store a table that routes to it again
+			// between the two; a table swapped in before is judged at
+			// the next check.
 			d.tripMu.Lock()
-			d.trippedRev, d.trippedWhy, d.rollbackDone = t.canary.rev.key.revision, v, false
+			ok := d.table.CompareAndSwap(t, t.trip())
+			if ok {
+				d.trippedRev, d.trippedWhy, d.rollbackDone = canary, v, false
+			}
 			d.tripMu.Unlock()
-			if !d.table.CompareAndSwap(t, t.trip()) {
-				d.tripMu.Lock()
-				d.trippedRev = 0
-				d.tripMu.Unlock()
+			if !ok {
 				continue
 			}
 			r.log.Warn("canary judged bad; sending its traffic to the primary and asking the control plane to roll it back",
-				"deployment", d.name, "revision", t.canary.rev.key.revision, "model_version", t.canary.rev.modelVersion, "reason", v.Reason)
+				"deployment", d.name, "revision", canary, "model_version", t.canary.rev.modelVersion, "reason", v.Reason)
 			why = v
 		} else if done {
 			continue
 		}
-		if r.rollback(ctx, d, t.canary.rev.key.revision, why) {
+		if r.rollback(ctx, d, canary, why) {
 			rolled = true
 		}
 	}
 	if rolled && ctx.Err() == nil {
-		if err := r.Sync(ctx); err != nil && ctx.Err() == nil {
-			r.log.Warn("sync after a rollback", "err", err)
-		}
+		r.syncAsync()
 	}
 }
 
@@ -89,8 +94,8 @@ func (r *Router) rollback(ctx context.Context, d *deployment, rev int64, v Verdi
 	switch {
 	case err == nil:
 		r.log.Warn("canary rolled back", "deployment", d.name, "revision", rev, "reason", v.Reason)
-		if r.metrics != nil {
-			r.metrics.rollbacks.WithLabelValues(d.name).Inc()
+		if d.rollbackMetric != nil {
+			d.rollbackMetric.Inc()
 		}
 	case isConflict(err):
 		r.log.Info("canary rollback not needed: the deployment changed meanwhile", "deployment", d.name, "revision", rev, "err", err)

@@ -1,17 +1,18 @@
 package router
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/mloop/mloop"
 	"github.com/mloop/mloop/internal/serving"
@@ -139,11 +140,15 @@ func tooLarge(limit int64) string {
 func (r *Router) infer(w http.ResponseWriter, req *http.Request, p proto, name, version string) {
 	start := time.Now()
 	if r.closed.Load() {
-		writeError(w, p, http.StatusServiceUnavailable, "the server is shutting down; retry on another replica")
+		writeClosed(w, p)
 		return
 	}
 	d := r.lookup(name)
 	if d == nil {
+		if r.closed.Load() {
+			writeClosed(w, p)
+			return
+		}
 		writeError(w, p, http.StatusNotFound, errNotDeployed(name))
 		return
 	}
@@ -152,7 +157,15 @@ func (r *Router) infer(w http.ResponseWriter, req *http.Request, p proto, name, 
 		writeError(w, p, status, msg)
 		return
 	}
-	defer putBuf(bp)
+	if !r.serve(w, req, p, d, version, bp, start) {
+		putBuf(bp)
+	}
+}
+
+// serve answers an inference request whose body was read into bp, and
+// reports whether it handed bp on (to a shadow copy, or to the body of a
+// proxied request); otherwise the caller returns bp to the pool.
+func (r *Router) serve(w http.ResponseWriter, req *http.Request, p proto, d *deployment, version string, bp *[]byte, start time.Time) bool {
 	pin := ""
 	if v := req.Header[hdrRevision]; len(v) > 0 {
 		pin = strings.ToLower(strings.TrimSpace(v[0]))
@@ -162,23 +175,27 @@ func (r *Router) infer(w http.ResponseWriter, req *http.Request, p proto, name, 
 	for attempt := 0; ; attempt++ {
 		t = d.table.Load()
 		if t.deleted {
-			writeError(w, p, http.StatusNotFound, errNotDeployed(name))
-			return
+			if r.closed.Load() {
+				writeClosed(w, p)
+				return false
+			}
+			writeError(w, p, http.StatusNotFound, errNotDeployed(d.name))
+			return false
 		}
 		if t.primary == nil {
 			w.Header()["Retry-After"] = retryAfter
 			if t.loadErr != "" {
-				writeError(w, p, http.StatusServiceUnavailable, "deployment "+strconv.Quote(name)+" is unavailable: "+t.loadErr)
+				writeError(w, p, http.StatusServiceUnavailable, "deployment "+strconv.Quote(d.name)+" is unavailable: "+t.loadErr)
 			} else {
-				writeError(w, p, http.StatusServiceUnavailable, "deployment "+strconv.Quote(name)+" is loading; retry shortly")
+				writeError(w, p, http.StatusServiceUnavailable, "deployment "+strconv.Quote(d.name)+" is loading; retry shortly")
 			}
-			return
+			return false
 		}
 		var status int
 		var msg string
 		if e, status, msg = t.pick(version, pin, true); e == nil {
 			writeError(w, p, status, msg)
-			return
+			return false
 		}
 		if e.rev.acquire() {
 			break
@@ -186,25 +203,33 @@ func (r *Router) infer(w http.ResponseWriter, req *http.Request, p proto, name, 
 		// The revision is being drained: the table has changed.
 		if attempt == 3 {
 			w.Header()["Retry-After"] = retryAfter
-			writeError(w, p, http.StatusServiceUnavailable, "deployment "+strconv.Quote(name)+" is switching revisions; retry shortly")
-			return
+			writeError(w, p, http.StatusServiceUnavailable, "deployment "+strconv.Quote(d.name)+" is switching revisions; retry shortly")
+			return false
 		}
 	}
 	defer e.rev.release()
 	if e.rev.proc != nil {
-		r.proxyInfer(w, req, p, d, t, e, *bp, start)
-		return
+		r.proxyInfer(w, req, p, d, t, e, bp, start)
+		return true
 	}
-	r.predict(w, req, p, d, t, e, *bp, start)
+	return r.predict(w, req, p, d, t, e, bp, start)
 }
 
 var retryAfter = []string{"1"}
 
-// predict answers a request with a native runtime.
-func (r *Router) predict(w http.ResponseWriter, req *http.Request, p proto, d *deployment, t *table, e *entry, body []byte, start time.Time) {
+// writeClosed answers a request that came while the router closes.
+func writeClosed(w http.ResponseWriter, p proto) {
+	w.Header()["Retry-After"] = retryAfter
+	writeError(w, p, http.StatusServiceUnavailable, "the server is shutting down; retry on another replica")
+}
+
+// predict answers a request with a native runtime, and reports whether it
+// handed bp on to a shadow copy.
+func (r *Router) predict(w http.ResponseWriter, req *http.Request, p proto, d *deployment, t *table, e *entry, bp *[]byte, start time.Time) bool {
 	rev := e.rev
+	body := *bp
 	var (
-		id    string
+		rawID string
 		batch serving.Batch
 		err   error
 	)
@@ -213,7 +238,7 @@ func (r *Router) predict(w http.ResponseWriter, req *http.Request, p proto, d *d
 		var oreq *protocol.OIPRequest
 		oreq, batch, err = protocol.DecodeOIP(body, rev.features, t.maxRows)
 		if oreq != nil {
-			id = oreq.ID
+			rawID = oreq.ID
 			if err == nil {
 				err = checkOutputs(oreq.Outputs)
 			}
@@ -223,7 +248,7 @@ func (r *Router) predict(w http.ResponseWriter, req *http.Request, p proto, d *d
 	default:
 		batch, err = protocol.DecodeMLflow(body, rev.features, t.maxRows)
 	}
-	id = r.requestID(id, req)
+	id := r.requestID(rawID, req)
 	h := w.Header()
 	h[hdrRevision] = rev.revHeader
 	h[hdrModelVersion] = rev.mvHeader
@@ -236,7 +261,7 @@ func (r *Router) predict(w http.ResponseWriter, req *http.Request, p proto, d *d
 		msg := mloop.ErrorMessage(err)
 		writeError(w, p, status, msg)
 		r.finish(d, t, e, start, id, status, serving.Batch{}, nil, msg, nil, p)
-		return
+		return false
 	}
 	out := make([]float32, batch.Rows*rev.outputs)
 	if err := rev.model.Predict(req.Context(), batch, out); err != nil {
@@ -254,13 +279,19 @@ func (r *Router) predict(w http.ResponseWriter, req *http.Request, p proto, d *d
 		}
 		writeError(w, p, status, msg)
 		r.finish(d, t, e, start, id, status, batch, nil, msg, nil, p)
-		return
+		return false
 	}
 	h[hdrContentType] = jsonType
 	switch p {
 	case protoOIP:
+		// The answer echoes the request's own id, whole; the headers and
+		// records carry it cut to maxRequestID.
+		echo := id
+		if rawID != "" {
+			echo = rawID
+		}
 		rp := bufPool.Get().(*[]byte)
-		*rp = protocol.AppendOIP((*rp)[:0], t.name, rev.versionStr(), id, rev.outputs, out, batch.Rows)
+		*rp = protocol.AppendOIP((*rp)[:0], t.name, rev.versionStr(), echo, rev.outputs, out, batch.Rows)
 		w.Write(*rp)
 		putBuf(rp)
 	case protoV1:
@@ -268,11 +299,13 @@ func (r *Router) predict(w http.ResponseWriter, req *http.Request, p proto, d *d
 	default:
 		w.Write(protocol.EncodeMLflow(out, batch.Rows, rev.outputs))
 	}
-	var shadowBody []byte
-	if e.role == deploy.RolePrimary && t.shadow != nil {
-		shadowBody = body
+	// A process shadow takes OIP bodies only: the others' answers could
+	// not be compared.
+	var shadowBody *[]byte
+	if e.role == deploy.RolePrimary && t.shadow != nil && (p == protoOIP || t.shadow.rev.proc == nil) {
+		shadowBody = bp
 	}
-	r.finish(d, t, e, start, id, http.StatusOK, batch, out, "", shadowBody, p)
+	return r.finish(d, t, e, start, id, http.StatusOK, batch, out, "", shadowBody, p)
 }
 
 // statusClientClosed is recorded (never sent) for a request whose client
@@ -292,10 +325,11 @@ func checkOutputs(names []string) error {
 
 // finish records an answered request: its revision's window, metrics, the
 // shadow copy (shadowBody is set for a primary's successful answer when
-// the deployment has a shadow) and the payload log. Log takes ownership of
-// batch.Values and out.
+// the deployment has a shadow that takes it) and the payload log. Log
+// takes ownership of batch.Values and out; the shadow copy takes out when
+// Log does not, and shadowBody (finish reports whether it did).
 func (r *Router) finish(d *deployment, t *table, e *entry, start time.Time, id string, status int,
-	batch serving.Batch, out []float32, errMsg string, shadowBody []byte, p proto) {
+	batch serving.Batch, out []float32, errMsg string, shadowBody *[]byte, p proto) bool {
 	now := time.Now()
 	latency := now.Sub(start)
 	failed := status >= 500 && status != statusClientClosed
@@ -303,17 +337,26 @@ func (r *Router) finish(d *deployment, t *table, e *entry, start time.Time, id s
 	if e.m != nil {
 		e.m.observe(status, latency)
 	}
-	if shadowBody != nil && d.shadowFull() {
-		d.dropShadow(r)
-	} else if shadowBody != nil {
-		d.enqueueShadow(r, shadowJob{
-			proto: p, id: id, start: start,
-			body: bytes.Clone(shadowBody),
-			out:  append([]float32(nil), out...), perRow: e.rev.outputs,
-			objective: e.rev.objective,
-		})
+	logged := r.cfg.Payloads != nil && payloadlog.Keep(id, t.sample)
+	kept := false
+	if shadowBody != nil {
+		size := int64(cap(*shadowBody)) + 4*int64(len(out))
+		if d.shadowFull() || !d.reserveShadow(r, size) {
+			d.dropShadow(r)
+		} else {
+			o := out
+			if logged {
+				o = slices.Clone(out)
+			}
+			kept = d.enqueueShadow(r, shadowJob{
+				proto: p, id: id, start: start, size: size,
+				body: newSharedBody(shadowBody, 1),
+				out:  o, perRow: e.rev.outputs,
+				objective: e.rev.objective,
+			})
+		}
 	}
-	if r.cfg.Payloads != nil && payloadlog.Keep(id, t.sample) {
+	if logged {
 		perRow := e.rev.outputs
 		if out == nil {
 			perRow = 0
@@ -324,21 +367,32 @@ func (r *Router) finish(d *deployment, t *table, e *entry, start time.Time, id s
 			Inputs: batch, Outputs: out, OutputsPerRow: perRow, Error: errMsg,
 		})
 	}
+	return kept
 }
 
 // requestID returns the request's id: the protocol's, else the
-// X-Request-Id header's, else a generated one.
+// X-Request-Id header's, else a generated one; at most maxRequestID bytes.
 func (r *Router) requestID(id string, req *http.Request) string {
 	if id != "" {
-		return id
+		return cutID(id)
 	}
 	if v := req.Header[hdrRequestID]; len(v) > 0 && v[0] != "" {
-		if len(v[0]) > maxRequestID {
-			return v[0][:maxRequestID]
-		}
-		return v[0]
+		return cutID(v[0])
 	}
 	return r.ids.next()
+}
+
+// cutID cuts a client's id to maxRequestID bytes, on a character
+// boundary.
+func cutID(id string) string {
+	if len(id) <= maxRequestID {
+		return id
+	}
+	i := maxRequestID
+	for i > 0 && !utf8.RuneStart(id[i]) {
+		i--
+	}
+	return id[:i]
 }
 
 // idSource generates request ids: a random prefix per router and a

@@ -65,7 +65,10 @@ func durationMillis(d time.Duration) float64 { return float64(d) / float64(time.
 
 // Judge decides whether a canary is rolled back, from the figures of the
 // canary and of the primary over the policy's window (the caller takes
-// both snapshots over p.Window). Nothing is rolled back while the policy is
+// both snapshots over p.Window, or the primary's over the span the
+// canary's covers). The reason and details name the span the canary's
+// figures cover (canary.Span, which may be shorter than the policy's
+// window), or p.Window when canary.Span is zero. Nothing is rolled back while the policy is
 // disabled or the canary has answered fewer than MinRequests requests.
 // Otherwise the canary is rolled back when its error rate exceeds the
 // primary's by more than MaxErrorRateIncrease, or when its p99 latency is
@@ -77,6 +80,12 @@ func Judge(p deploy.RollbackPolicy, primary, canary WindowStats) Verdict {
 	disabled := p.Disabled
 	p = p.WithDefaults()
 	window := time.Duration(p.Window)
+	if canary.Span > 0 {
+		window = canary.Span
+		if window >= time.Second {
+			window = window.Round(time.Second)
+		}
+	}
 	over := fmt.Sprintf("over the last %v (%d canary requests)", window, canary.Requests)
 	if disabled {
 		return Verdict{Reason: "automatic rollback is disabled"}

@@ -120,3 +120,18 @@ func TestJudgeWindowStats(t *testing.T) {
 		t.Errorf("verdict %+v, want a rollback for an error rate of 0.50", v)
 	}
 }
+
+// TestJudgeCoveredSpan checks that a verdict names the span the canary's
+// figures cover, not a longer policy window.
+func TestJudgeCoveredSpan(t *testing.T) {
+	canary := judgeStats(30, 30, time.Millisecond)
+	canary.Span = 61*time.Second + 300*time.Millisecond
+	v := Judge(deploy.RollbackPolicy{Window: deploy.Duration(10 * time.Minute)}, judgeStats(10, 0, time.Millisecond), canary)
+	if !v.Rollback || !strings.Contains(v.Reason, "over the last 1m1s (30 canary requests)") {
+		t.Errorf("reason %q, want the covered 1m1s", v.Reason)
+	}
+	var d struct{ Window string }
+	if err := json.Unmarshal(v.Details, &d); err != nil || d.Window != "1m1s" {
+		t.Errorf("details window %q (%v), want 1m1s", d.Window, err)
+	}
+}

@@ -18,18 +18,14 @@ func (r *Router) live(w http.ResponseWriter, req *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]bool{"live": true})
 }
 
-// readyAll answers GET /v2/health/ready: 200 once a state has been applied
-// and every deployment's primary is ready, else 503.
+// readyAll answers GET /v2/health/ready: 200 once the first Sync has
+// returned (every deployment loaded or failed to) and until Close, else
+// 503. It is the replica's readiness, for a load balancer: a deployment
+// that is loading or failed does not make the replica unready, since the
+// others are served; each deployment's own readiness is
+// /v2/models/NAME/ready.
 func (r *Router) readyAll(w http.ResponseWriter, req *http.Request) {
 	ready := r.synced.Load() && !r.closed.Load()
-	if ready {
-		for _, d := range *r.deps.Load() {
-			if !d.table.Load().ready() {
-				ready = false
-				break
-			}
-		}
-	}
 	status := http.StatusOK
 	if !ready {
 		status = http.StatusServiceUnavailable
@@ -40,20 +36,33 @@ func (r *Router) readyAll(w http.ResponseWriter, req *http.Request) {
 // find returns the table and entry a metadata or ready request is about,
 // or answers the error itself and returns nil.
 func (r *Router) find(w http.ResponseWriter, req *http.Request, p proto, name, version string) (*table, *entry) {
+	if r.closed.Load() {
+		writeClosed(w, p)
+		return nil, nil
+	}
 	d := r.lookup(name)
-	if d == nil || r.closed.Load() {
+	if d == nil {
+		if r.closed.Load() {
+			writeClosed(w, p)
+			return nil, nil
+		}
 		writeError(w, p, http.StatusNotFound, errNotDeployed(name))
 		return nil, nil
 	}
 	t := d.table.Load()
 	switch {
+	case t.deleted && r.closed.Load():
+		writeClosed(w, p)
+		return nil, nil
 	case t.deleted:
 		writeError(w, p, http.StatusNotFound, errNotDeployed(name))
 		return nil, nil
 	case t.primary == nil && t.loadErr != "":
+		w.Header()["Retry-After"] = retryAfter
 		writeError(w, p, http.StatusServiceUnavailable, "deployment "+strconv.Quote(name)+" is unavailable: "+t.loadErr)
 		return nil, nil
 	case t.primary == nil:
+		w.Header()["Retry-After"] = retryAfter
 		writeError(w, p, http.StatusServiceUnavailable, "deployment "+strconv.Quote(name)+" is loading; retry shortly")
 		return nil, nil
 	}

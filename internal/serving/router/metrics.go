@@ -47,11 +47,18 @@ type slotKey struct {
 // slotMetrics are the label children of one revision in one role,
 // resolved when a table starts using it and deleted when no table does.
 type slotMetrics struct {
+	m        *metrics
 	key      slotKey
-	refs     int
 	codes    [len(commonCodes)]prometheus.Counter
 	requests *prometheus.CounterVec // curried, for other codes
 	duration prometheus.Observer
+
+	// Under m.mu: the tables using the slot, whether its series were
+	// deleted (no child may be created after), and the counters of codes
+	// other than commonCodes, resolved when they first occur.
+	refs     int
+	released bool
+	extra    map[int]prometheus.Counter
 
 	// Shadow role only.
 	shadowRows, shadowAgreed, shadowErrors prometheus.Counter
@@ -169,7 +176,7 @@ func (m *metrics) acquire(deployment string, rev *revision, role string) *slotMe
 	s := m.slots[k]
 	if s == nil {
 		labels := prometheus.Labels{"deployment": k.deployment, "revision": k.revision, "model_version": k.modelVersion, "role": k.role}
-		s = &slotMetrics{key: k}
+		s = &slotMetrics{m: m, key: k}
 		s.requests = m.requests.MustCurryWith(labels)
 		for i, c := range commonCodes {
 			s.codes[i] = s.requests.WithLabelValues(strconv.Itoa(c))
@@ -196,6 +203,7 @@ func (m *metrics) release(s *slotMetrics) {
 		return
 	}
 	delete(m.slots, s.key)
+	s.released, s.extra = true, nil
 	k := s.key
 	labels := prometheus.Labels{"deployment": k.deployment, "revision": k.revision, "model_version": k.modelVersion, "role": k.role}
 	m.requests.DeletePartialMatch(labels)
@@ -209,7 +217,9 @@ func (m *metrics) release(s *slotMetrics) {
 	}
 }
 
-// forget deletes a removed deployment's own series.
+// forget deletes a removed deployment's own series. The deployment's
+// children (resolved by newDeployment) may still be counted by a late
+// shadow drop or rollback: they are no longer exported.
 func (m *metrics) forget(deployment string) {
 	m.shadowDropped.DeleteLabelValues(deployment)
 	m.rollbacks.DeleteLabelValues(deployment)
@@ -226,9 +236,31 @@ func (s *slotMetrics) observe(status int, latency time.Duration) {
 		}
 	}
 	if !counted {
-		s.requests.WithLabelValues(strconv.Itoa(status)).Inc()
+		if c := s.extraCode(status); c != nil {
+			c.Inc()
+		}
 	}
 	s.duration.Observe(latency.Seconds())
+}
+
+// extraCode returns the counter of a status code outside commonCodes,
+// resolving it once, or nil when the slot's series were deleted (a late
+// request on a released slot must not bring them back).
+func (s *slotMetrics) extraCode(status int) prometheus.Counter {
+	s.m.mu.Lock()
+	defer s.m.mu.Unlock()
+	if s.released {
+		return nil
+	}
+	c := s.extra[status]
+	if c == nil {
+		c = s.requests.WithLabelValues(strconv.Itoa(status))
+		if s.extra == nil {
+			s.extra = make(map[int]prometheus.Counter)
+		}
+		s.extra[status] = c
+	}
+	return c
 }
 
 // observeShadow counts one shadow run.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"math"
+	"net/http"
 	"net/http/httptest"
 	"regexp"
 	"slices"
@@ -264,5 +265,62 @@ func TestMetrics(t *testing.T) {
 	if err := r2.Open(context.Background()); err == nil {
 		r2.Close(context.Background())
 		t.Error("a second router registered the same metrics")
+	}
+}
+
+// TestMetricsNoLateSeries checks that a request finishing on a revision
+// after its series were deleted (a status outside the common codes), and
+// a rollback counted after its deployment was removed, bring no series
+// back.
+func TestMetricsNoLateSeries(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	cp := newFakeCP()
+	cp.model("weather", 1, xgbFiles("binary_logistic.json"))
+	cp.model("weather", 2, xgbFiles("missing.json"))
+	dep := newDep("weather",
+		slot(deploy.RolePrimary, 1, "weather", 1, "xgboost", 50),
+		slot(deploy.RoleCanary, 2, "weather", 2, "xgboost", 50))
+	cp.put(dep)
+	// Not opened: no follow loop brings the deployment back after the
+	// test removes it; the metrics are registered by hand.
+	r, _ := newRouter(t, cp, Config{Registerer: reg}, false)
+	if err := r.metrics.register(reg); err != nil {
+		t.Fatal(err)
+	}
+	d := r.lookup("weather")
+	canary := d.table.Load().canary.m
+
+	// Codes outside the common ones are counted, once resolved.
+	canary.observe(http.StatusTeapot, time.Millisecond)
+	canary.observe(http.StatusTeapot, time.Millisecond)
+	series := `mloop_serving_requests_total{code="418",deployment="weather",model_version="weather/2",revision="2",role="canary"}`
+	if got := metricValue(scrape(t, reg), series); got != 2 {
+		t.Errorf("%s: got %v, want 2", series, got)
+	}
+
+	// The canary leaves; a request still running on it ends with 418.
+	cp.put(newDep("weather", slot(deploy.RolePrimary, 1, "weather", 1, "xgboost", 100)))
+	mustSync(t, r)
+	canary.observe(http.StatusTeapot, time.Millisecond)
+	canary.observe(http.StatusGatewayTimeout, time.Millisecond)
+	if text := scrape(t, reg); strings.Contains(text, `revision="2"`) {
+		t.Errorf("series of the released canary came back:\n%s", text)
+	}
+
+	// The deployment is removed while a rollback call is under way.
+	cp.put(newDep("weather",
+		slot(deploy.RolePrimary, 1, "weather", 1, "xgboost", 50),
+		slot(deploy.RoleCanary, 3, "weather", 2, "xgboost", 50)))
+	mustSync(t, r)
+	d = r.lookup("weather")
+	r.mu.Lock()
+	r.deps.Store(&map[string]*deployment{})
+	r.removeLocked(d)
+	r.mu.Unlock()
+	if !r.rollback(context.Background(), d, 3, Verdict{Reason: "test"}) {
+		t.Fatal("the rollback call failed")
+	}
+	if text := scrape(t, reg); strings.Contains(text, `deployment="weather"`) {
+		t.Errorf("series of the removed deployment came back:\n%s", text)
 	}
 }

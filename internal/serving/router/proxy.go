@@ -3,8 +3,11 @@ package router
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mloop/mloop/internal/serving"
@@ -18,18 +21,27 @@ import (
 const maxCapture = 8 << 20
 
 // captureWriter passes a proxied answer through, names the revision that
-// answered in its headers, and keeps its status (and, when asked, its
-// body).
+// answered in its headers, and keeps its final status (and, when asked,
+// the beginning of its body: up to maxCapture bytes, contiguous).
 type captureWriter struct {
 	http.ResponseWriter
 	rev     *revision
 	id      string
 	status  int
 	capture bool
-	buf     bytes.Buffer
+	// truncated is set when the body went beyond maxCapture: buf holds
+	// only its beginning.
+	truncated bool
+	buf       bytes.Buffer
 }
 
 func (c *captureWriter) WriteHeader(status int) {
+	if status >= 100 && status < 200 {
+		// An informational answer (103 Early Hints): passed on, not the
+		// status of the answer.
+		c.ResponseWriter.WriteHeader(status)
+		return
+	}
 	if c.status == 0 {
 		c.status = status
 		h := c.ResponseWriter.Header()
@@ -44,8 +56,12 @@ func (c *captureWriter) Write(b []byte) (int, error) {
 	if c.status == 0 {
 		c.WriteHeader(http.StatusOK)
 	}
-	if c.capture && c.buf.Len()+len(b) <= maxCapture {
-		c.buf.Write(b)
+	if c.capture && !c.truncated {
+		if c.buf.Len()+len(b) <= maxCapture {
+			c.buf.Write(b)
+		} else {
+			c.truncated = true
+		}
 	}
 	return c.ResponseWriter.Write(b)
 }
@@ -54,34 +70,126 @@ func (c *captureWriter) Write(b []byte) (int, error) {
 // the underlying writer.
 func (c *captureWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
 
+// sharedBody is a request body in a pooled buffer that several holders
+// read: the handler, the transport of a proxied request (through a
+// bodyReader, which it may read and close after the handler returned:
+// golang/go#51907) and a shadow copy. The buffer goes back to the pool
+// when the last holder releases it.
+type sharedBody struct {
+	bp   *[]byte
+	refs atomic.Int32
+}
+
+// newSharedBody returns bp shared by refs holders.
+func newSharedBody(bp *[]byte, refs int32) *sharedBody {
+	b := &sharedBody{bp: bp}
+	b.refs.Store(refs)
+	return b
+}
+
+// bytes returns the body; valid until the caller releases it.
+func (b *sharedBody) bytes() []byte { return *b.bp }
+
+// release drops one holder's use of the body.
+func (b *sharedBody) release() {
+	if b.refs.Add(-1) == 0 {
+		putBuf(b.bp)
+	}
+}
+
+// reader returns a request body reading b, which holds one use of b until
+// it is closed.
+func (b *sharedBody) reader() *bodyReader {
+	b.refs.Add(1)
+	return &bodyReader{b: b}
+}
+
+// errBodyClosed is what a bodyReader's Read returns after Close.
+var errBodyClosed = errors.New("read on a closed request body")
+
+// bodyReader reads a sharedBody as the body of an outgoing request. Read
+// and Close exclude each other, so that once Close has returned no Read
+// touches the buffer, which may then go back to the pool.
+type bodyReader struct {
+	mu     sync.Mutex
+	b      *sharedBody
+	off    int
+	closed bool
+}
+
+func (r *bodyReader) Read(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return 0, errBodyClosed
+	}
+	buf := r.b.bytes()
+	if r.off >= len(buf) {
+		return 0, io.EOF
+	}
+	n := copy(p, buf[r.off:])
+	r.off += n
+	return n, nil
+}
+
+func (r *bodyReader) Close() error {
+	r.mu.Lock()
+	was := r.closed
+	r.closed = true
+	r.mu.Unlock()
+	if !was {
+		r.b.release()
+	}
+	return nil
+}
+
+// setBody makes b the body of req, an outgoing request, and returns its
+// reader (nil for an empty body), which the caller closes once the
+// request is done: a transport that still reads it then gets an error
+// instead of a buffer that may have gone back to the pool.
+func setBody(req *http.Request, b *sharedBody) *bodyReader {
+	req.GetBody = nil
+	req.ContentLength = int64(len(b.bytes()))
+	if req.ContentLength == 0 {
+		req.Body = http.NoBody
+		return nil
+	}
+	rd := b.reader()
+	req.Body = rd
+	return rd
+}
+
 // proxyInfer answers a request with a process revision: OIP requests go to
 // /v2/models/NAME/infer of the process, KServe V1 and MLflow bodies to the
-// path the client used.
-func (r *Router) proxyInfer(w http.ResponseWriter, req *http.Request, p proto, d *deployment, t *table, e *entry, body []byte, start time.Time) {
+// path the client used. It takes bp over.
+func (r *Router) proxyInfer(w http.ResponseWriter, req *http.Request, p proto, d *deployment, t *table, e *entry, bp *[]byte, start time.Time) {
 	rev := e.rev
-	var id string
-	var batch serving.Batch
+	body := newSharedBody(bp, 1)
+	defer body.release()
+	var rawID string
 	path := t.inferPath
 	switch p {
 	case protoOIP:
-		// The inputs, for the payload log; the process judges the body.
-		if oreq, b, err := protocol.DecodeOIPTensors(body, t.maxRows); err == nil {
-			id, batch = oreq.ID, b
-		} else if oreq != nil {
-			id = oreq.ID
-		}
+		rawID = protocol.OIPRequestID(body.bytes())
 	case protoV1:
 		path = "/v1/models/" + d.name + ":predict"
 	default:
 		path = "/invocations"
 	}
-	id = r.requestID(id, req)
+	id := r.requestID(rawID, req)
 	logged := r.cfg.Payloads != nil && payloadlog.Keep(id, t.sample)
+	var batch serving.Batch
+	if logged && p == protoOIP {
+		// The inputs, for the payload log; the process judges the body.
+		if _, b, err := protocol.DecodeOIPTensors(body.bytes(), t.maxRows); err == nil {
+			batch = b
+		}
+	}
 	shadow := e.role == deploy.RolePrimary && t.shadow != nil && p == protoOIP
 	cw := &captureWriter{ResponseWriter: w, rev: rev, id: id, capture: logged || shadow}
-	req.Body = io.NopCloser(bytes.NewReader(body))
-	req.ContentLength = int64(len(body))
-	req.GetBody = nil
+	if rd := setBody(req, body); rd != nil {
+		defer rd.Close()
+	}
 	rev.proc.Proxy(cw, req, path)
 	status := cw.status
 	if status == 0 {
@@ -93,41 +201,42 @@ func (r *Router) proxyInfer(w http.ResponseWriter, req *http.Request, p proto, d
 	var out []float32
 	var perRow int
 	var errMsg string
-	if status == http.StatusOK && p == protoOIP && cw.capture {
+	if status == http.StatusOK && p == protoOIP && logged && !cw.truncated {
 		if vals, n, err := DecodeOIPOutputs(cw.buf.Bytes()); err == nil {
 			out, perRow = vals, n
 		}
 	} else if status != http.StatusOK && cw.capture {
 		errMsg = errorMessage(cw.buf.Bytes())
 	}
-	var shadowBody []byte
-	if shadow && status == http.StatusOK {
-		shadowBody = body
+	// The shadow compares with the primary's whole answer only.
+	var answer []byte
+	if shadow && status == http.StatusOK && !cw.truncated {
+		answer = cw.buf.Bytes()
 	}
-	if !logged {
-		batch = serving.Batch{}
-	}
-	r.finishProxied(d, t, e, start, id, status, batch, out, perRow, errMsg, shadowBody, cw.buf.Bytes(), logged)
+	r.finishProxied(d, t, e, start, id, status, batch, out, perRow, errMsg, body, answer, logged)
 }
 
-// finishProxied records a proxied request like finish. The primary's
-// outputs for the shadow are read from its answer by the shadow worker.
+// finishProxied records a proxied request like finish. With an answer,
+// a shadow copy takes a use of body and the answer (which the shadow
+// worker reads the primary's outputs from).
 func (r *Router) finishProxied(d *deployment, t *table, e *entry, start time.Time, id string, status int,
-	batch serving.Batch, out []float32, perRow int, errMsg string, shadowBody, answer []byte, logged bool) {
+	batch serving.Batch, out []float32, perRow int, errMsg string, body *sharedBody, answer []byte, logged bool) {
 	now := time.Now()
 	latency := now.Sub(start)
 	e.rev.window.Observe(now, latency, status >= 500 && status != statusClientClosed)
 	if e.m != nil {
 		e.m.observe(status, latency)
 	}
-	if shadowBody != nil && d.shadowFull() {
-		d.dropShadow(r)
-	} else if shadowBody != nil {
-		d.enqueueShadow(r, shadowJob{
-			proto: protoOIP, id: id, start: start,
-			body:   bytes.Clone(shadowBody),
-			answer: bytes.Clone(answer),
-		})
+	if answer != nil {
+		size := int64(cap(*body.bp)) + int64(cap(answer))
+		if d.shadowFull() || !d.reserveShadow(r, size) {
+			d.dropShadow(r)
+		} else {
+			body.refs.Add(1)
+			if !d.enqueueShadow(r, shadowJob{proto: protoOIP, id: id, start: start, size: size, body: body, answer: answer}) {
+				body.release()
+			}
+		}
 	}
 	if logged {
 		if out == nil {

@@ -10,18 +10,23 @@
 // # Following the control plane
 //
 // Open fetches the State once and then long-polls ControlPlane.State with
-// the last ETag in a goroutine; Sync does one non-waiting fetch and apply.
-// Applying a State never blocks requests: every revision (a deployment's
-// slot serving one model version) that is new is loaded outside the hot
-// path, in parallel: its files are fetched with ControlPlane.FetchModel
+// the last ETag in a goroutine; Sync does one non-waiting fetch and apply,
+// and returns once what it fetched is served. Applying a State never
+// blocks requests, and never waits for loads: every revision (a
+// deployment's slot serving one model version) that is new is loaded in
+// the background, in parallel, and each deployment swaps its table on its
+// own once the revisions it names are loaded (or failed), unless a newer
+// State for it came first (then that one is swapped in when ready). So a
+// slow load delays only its own deployment, and neither later changes nor
+// the canary checks. A revision's files are fetched with ControlPlane.FetchModel
 // into CacheDir/models/<model>/<version>/ (once; a complete folder is
 // reused, including across restarts), its flavor detected, an XGBoost model
 // loaded (behind an adaptive batcher when the deployment asks for
 // batching) and warmed by predicting one row, or a process model's command
 // started from its serve.json and waited for until ready. A revision that
 // fails to load is reported as failed with the reason in Status and tried
-// again on the next State change, and without one after a backoff that
-// starts at LoadRetry and doubles up to 5 minutes.
+// again when its deployment changes (a new generation), and without one
+// after a backoff that starts at LoadRetry and doubles up to 5 minutes.
 //
 // # Swap and drain
 //
@@ -36,7 +41,9 @@
 // count to reach zero (at most DrainTimeout) before it closes the runtime.
 // Both sides use sequentially consistent atomics, so either the request
 // sees the flag and picks again from the new table, or the drainer sees
-// the request and waits for it: no request ever reaches a closed runtime.
+// the request and waits for it: no request that ends within DrainTimeout
+// reaches a closed runtime. After Close, requests (in flight ones that
+// had not picked a revision yet included) get 503 with Retry-After.
 //
 // # Requests
 //
@@ -57,7 +64,10 @@
 // takes precedence over the header). Responses carry X-Mloop-Revision
 // (the revision that answered), X-Mloop-Model-Version (model/version) and
 // X-Request-Id (the OIP request's "id", else the request's X-Request-Id
-// header, else a generated id). Errors are 400 for a body that does not fit
+// header, else a generated id; cut to 128 bytes). GET /v2/health/ready is
+// the replica's readiness: 200 once the first Sync has returned, until
+// Close; a deployment that is loading or failed shows in its own
+// /v2/models/NAME/ready, not there. Errors are 400 for a body that does not fit
 // the model (naming the input), 413 for a body over MaxBodyBytes, 404 for an
 // unknown deployment, revision or version, 503 while a deployment loads, and
 // 500 when the runtime fails; their body is {"error": "…"} (MLflow's
@@ -77,8 +87,9 @@
 //
 // Once the primary has answered, a copy of the request (its body and the
 // primary's outputs) is queued for the deployment's shadow workers; a full
-// queue drops the copy and counts it, so the client never waits on the
-// shadow. A worker runs the shadow, compares its outputs with the
+// queue (ShadowQueue copies, or ShadowQueueBytes of memory held by the
+// copies waiting and running) drops the copy and counts it, so the client
+// never waits on the shadow. A worker runs the shadow, compares its outputs with the
 // primary's (rows compared, rows agreeing, mean absolute difference per
 // output value; see Agreement) and records its latency and errors (any
 // refusal counts: the primary took the same request). A process shadow
@@ -126,6 +137,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -140,14 +152,15 @@ import (
 
 // Defaults of Config's zero fields.
 const (
-	DefaultWait          = 30 * time.Second
-	DefaultRetryInterval = time.Second
-	DefaultCheckInterval = time.Second
-	DefaultDrainTimeout  = 30 * time.Second
-	DefaultLoadRetry     = 5 * time.Second
-	DefaultMaxBodyBytes  = 32 << 20
-	DefaultShadowQueue   = 1024
-	DefaultShadowWorkers = 2
+	DefaultWait             = 30 * time.Second
+	DefaultRetryInterval    = time.Second
+	DefaultCheckInterval    = time.Second
+	DefaultDrainTimeout     = 30 * time.Second
+	DefaultLoadRetry        = 5 * time.Second
+	DefaultMaxBodyBytes     = 32 << 20
+	DefaultShadowQueue      = 1024
+	DefaultShadowQueueBytes = 64 << 20
+	DefaultShadowWorkers    = 2
 	// maxLoadRetry bounds the backoff between attempts to load a failed
 	// revision.
 	maxLoadRetry = 5 * time.Minute
@@ -168,8 +181,8 @@ type Config struct {
 	// in-flight requests before it is closed (default 30s).
 	DrainTimeout time.Duration
 	// LoadRetry is the pause before a revision that failed to load is
-	// loaded again when no State change comes first (default 5s); it
-	// doubles after each failure, up to 5 minutes.
+	// loaded again when its deployment does not change first (default
+	// 5s); it doubles after each failure, up to 5 minutes.
 	LoadRetry time.Duration
 	// MaxBodyBytes bounds a request body (default 32 MiB); a larger one
 	// gets 413.
@@ -177,6 +190,10 @@ type Config struct {
 	// ShadowQueue is how many request copies may wait for a deployment's
 	// shadow (default 1024); more are dropped and counted.
 	ShadowQueue int
+	// ShadowQueueBytes bounds the memory that a deployment's request
+	// copies hold while they wait for or run on its shadow (default 64
+	// MiB); a copy that would go over it is dropped and counted.
+	ShadowQueueBytes int64
 	// ShadowWorkers is how many copies a deployment's shadow runs at once
 	// (default 2).
 	ShadowWorkers int
@@ -204,32 +221,59 @@ type Router struct {
 	metrics *metrics // nil without a Registerer
 	ids     idSource
 
-	// deps maps deployment names to deployments; it is replaced, never
-	// modified, so that requests read it without a lock.
+	// deps maps deployment names to deployments; it is replaced (under
+	// mu), never modified, so that requests read it without a lock.
 	deps atomic.Pointer[map[string]*deployment]
-	// synced is set once a State has been applied: readiness waits for it.
+	// synced is set once a Sync has returned: readiness waits for it.
 	synced atomic.Bool
 	closed atomic.Bool
 
 	// ctx lives until Close: it bounds loads, shadow workers and the
-	// background loops.
+	// background goroutines.
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	applyMu  sync.Mutex // serializes fetch+apply
-	etag     string     // of the last State applied (under applyMu)
-	applySeq atomic.Int64
+	// applyMu serializes applying states (a short critical section: loads
+	// run outside it).
+	applyMu  sync.Mutex
+	etag     string       // of the last State applied (under applyMu)
+	applySeq int64        // states applied (under applyMu)
 	retryAt  atomic.Int64 // Unix nanos when failed revisions are due again; 0 when none failed
 
-	mu   sync.Mutex // guards revs and each deployment's desired slots
+	// mu guards revs, each deployment's desired state, and the swap of
+	// its tables.
+	mu   sync.Mutex
 	revs map[revKey]*revision
 
 	drains   sync.WaitGroup // revisions being drained and closed
 	loops    sync.WaitGroup // follow and check loops
 	shadowWG sync.WaitGroup // shadow workers
 
+	// bg counts the goroutines waiting for loads to swap a table, and
+	// the asynchronous syncs; bgMu orders their start with Close.
+	bgMu sync.Mutex
+	bg   sync.WaitGroup
+
+	// pollCancel ends the follow loop's current long poll, so that it
+	// computes its wait again (a failed load is due sooner).
+	pollMu     sync.Mutex
+	pollCancel context.CancelFunc
+
 	openMu sync.Mutex
 	opened bool
+
+	hooks testHooks
+}
+
+// testHooks let tests run code at points where races would happen; nil
+// in production.
+type testHooks struct {
+	// afterOpenSync runs in Open once its Sync returned, before the
+	// loops start.
+	afterOpenSync func()
+	// beforeStore runs in a swap, under the deployment's tripMu, just
+	// before the new table is stored.
+	beforeStore func(*deployment)
 }
 
 // New returns a Router following cp. Call Open to start it.
@@ -254,6 +298,9 @@ func New(cp deploy.ControlPlane, cfg Config) *Router {
 	}
 	if cfg.ShadowQueue <= 0 {
 		cfg.ShadowQueue = DefaultShadowQueue
+	}
+	if cfg.ShadowQueueBytes <= 0 {
+		cfg.ShadowQueueBytes = DefaultShadowQueueBytes
 	}
 	if cfg.ShadowWorkers <= 0 {
 		cfg.ShadowWorkers = DefaultShadowWorkers
@@ -305,7 +352,16 @@ func (r *Router) Open(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := r.Sync(ctx); err != nil {
+	err := r.Sync(ctx)
+	if err == nil && r.hooks.afterOpenSync != nil {
+		r.hooks.afterOpenSync()
+	}
+	if err == nil && r.closed.Load() {
+		// Close ran meanwhile; it waits for openMu before it waits for
+		// the loops, so none may start now.
+		err = mloop.Errorf(mloop.EUNAVAILABLE, "the router was closed while it opened; create a new one")
+	}
+	if err != nil {
 		if r.metrics != nil {
 			r.metrics.unregister(r.cfg.Registerer)
 		}
@@ -325,16 +381,25 @@ func (r *Router) Close(ctx context.Context) error {
 		return nil
 	}
 	r.cancel()
+	// An Open in progress returns first (its Sync ends with r.ctx); it
+	// starts no loop once closed is set.
+	r.openMu.Lock()
+	opened := r.opened
+	r.openMu.Unlock()
 	r.loops.Wait()
+	// No background goroutine starts once closed is set under bgMu.
+	r.bgMu.Lock()
+	r.bgMu.Unlock()
+	r.bg.Wait()
 	// Retire every deployment and revision.
 	r.applyMu.Lock()
+	r.mu.Lock()
 	old := *r.deps.Load()
 	empty := map[string]*deployment{}
 	r.deps.Store(&empty)
 	for _, d := range old {
-		r.remove(d)
+		r.removeLocked(d)
 	}
-	r.mu.Lock()
 	var revs []*revision
 	for k, rev := range r.revs {
 		revs = append(revs, rev)
@@ -353,28 +418,115 @@ func (r *Router) Close(ctx context.Context) error {
 	case <-ctx.Done():
 		err = fmt.Errorf("close router: %w", ctx.Err())
 	}
-	r.openMu.Lock()
-	if r.opened && r.metrics != nil {
+	if opened && r.metrics != nil {
 		r.metrics.unregister(r.cfg.Registerer)
 	}
-	r.openMu.Unlock()
 	return err
+}
+
+// errClosed is the error of a call on a closed router.
+func errClosed() error { return mloop.Errorf(mloop.EUNAVAILABLE, "the router is closed") }
+
+// goBG runs f in a background goroutine that Close waits for, unless the
+// router is closed: then it reports false and runs nothing.
+func (r *Router) goBG(f func()) bool {
+	r.bgMu.Lock()
+	defer r.bgMu.Unlock()
+	if r.closed.Load() {
+		return false
+	}
+	r.bg.Add(1)
+	go func() {
+		defer r.bg.Done()
+		f()
+	}()
+	return true
 }
 
 // Sync fetches the current state without waiting and applies it; it
 // returns once every revision in it is loaded (or failed to load: see
-// Status). It fails only when the state cannot be fetched or ctx ends.
+// Status) and each deployment serves what the state asks for (or a newer
+// state, applied meanwhile, does). It fails only when the state cannot be
+// fetched, the router is closed, or ctx ends.
 func (r *Router) Sync(ctx context.Context) error {
 	if r.closed.Load() {
-		return mloop.Errorf(mloop.EUNAVAILABLE, "the router is closed")
+		return errClosed()
 	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(r.ctx, cancel)
+	defer stop()
+	targets, err := r.syncOnce(ctx)
+	if err != nil {
+		return err
+	}
+	if err := r.waitApplied(ctx, targets); err != nil {
+		if r.closed.Load() {
+			return errClosed()
+		}
+		return err
+	}
+	r.synced.Store(true)
+	return nil
+}
+
+// syncOnce fetches the current state and applies it, without waiting for
+// its loads.
+func (r *Router) syncOnce(ctx context.Context) ([]target, error) {
 	r.applyMu.Lock()
 	defer r.applyMu.Unlock()
+	if r.closed.Load() {
+		return nil, errClosed()
+	}
 	st, err := r.cp.State(ctx, "", 0)
 	if err != nil {
-		return fmt.Errorf("fetch serving state: %w", err)
+		if r.closed.Load() {
+			return nil, errClosed()
+		}
+		return nil, fmt.Errorf("fetch serving state: %w", err)
 	}
-	return r.apply(ctx, st)
+	if r.closed.Load() {
+		return nil, errClosed()
+	}
+	return r.apply(st), nil
+}
+
+// syncAsync applies the current state in the background (after Check
+// asked for a rollback), so that the caller does not wait for loads, nor
+// for a state being applied.
+func (r *Router) syncAsync() {
+	r.goBG(func() {
+		if _, err := r.syncOnce(r.ctx); err != nil && r.ctx.Err() == nil {
+			r.log.Warn("sync after a rollback; the next poll retries", "err", err)
+		}
+	})
+}
+
+// target is a deployment's desired state that a Sync waits for.
+type target struct {
+	d   *deployment
+	seq int64
+}
+
+// waitApplied waits until every target is applied (or superseded by a
+// newer one that is), or its deployment removed.
+func (r *Router) waitApplied(ctx context.Context, targets []target) error {
+	for _, tg := range targets {
+		for {
+			r.mu.Lock()
+			done, ch := tg.d.removed || tg.d.applied >= tg.seq, tg.d.appliedCh
+			r.mu.Unlock()
+			if done {
+				break
+			}
+			select {
+			case <-ch:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+	return nil
 }
 
 // follow long-polls the control plane and applies each new state, until
@@ -383,8 +535,14 @@ func (r *Router) follow() {
 	defer r.loops.Done()
 	ctx := r.ctx
 	for ctx.Err() == nil {
+		// The poll's context exists before retryAt is read, so that a
+		// wake after the read ends the poll.
+		pctx, cancel := context.WithCancel(ctx)
+		r.pollMu.Lock()
+		r.pollCancel = cancel
+		r.pollMu.Unlock()
 		r.applyMu.Lock()
-		etag, seq := r.etag, r.applySeq.Load()
+		etag, seq := r.etag, r.applySeq
 		r.applyMu.Unlock()
 		wait := r.cfg.Wait
 		due := false
@@ -399,10 +557,18 @@ func (r *Router) follow() {
 		if due {
 			etag = "" // fetch at once, and apply even when unchanged
 		}
-		st, err := r.cp.State(ctx, etag, wait)
+		st, err := r.cp.State(pctx, etag, wait)
+		woken := pctx.Err() != nil
+		r.pollMu.Lock()
+		r.pollCancel = nil
+		r.pollMu.Unlock()
+		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
 				return
+			}
+			if woken {
+				continue
 			}
 			r.log.Warn("fetch serving state from the control plane; retrying", "err", err, "retry_in", r.cfg.RetryInterval)
 			sleep(ctx, r.cfg.RetryInterval)
@@ -411,12 +577,20 @@ func (r *Router) follow() {
 		r.applyMu.Lock()
 		// A Sync may have applied a newer state while this poll waited:
 		// then this one may be older, and the next poll tells.
-		if r.applySeq.Load() == seq && (st.ETag != r.etag || due || r.retryDue()) {
-			if err := r.apply(ctx, st); err != nil && ctx.Err() == nil {
-				r.log.Warn("apply serving state", "err", err)
-			}
+		if !r.closed.Load() && r.applySeq == seq && (st.ETag != r.etag || due || r.retryDue()) {
+			r.apply(st)
 		}
 		r.applyMu.Unlock()
+	}
+}
+
+// wake ends the follow loop's current long poll, so that it computes its
+// wait again.
+func (r *Router) wake() {
+	r.pollMu.Lock()
+	defer r.pollMu.Unlock()
+	if r.pollCancel != nil {
+		r.pollCancel()
 	}
 }
 
@@ -436,20 +610,29 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
-// apply makes st what the router serves (under applyMu): it loads the new
-// revisions, swaps each deployment's table once its revisions are ready,
-// removes deleted deployments, and drains the revisions no longer used.
-func (r *Router) apply(ctx context.Context, st *deploy.State) error {
-	changed := st.ETag != r.etag
+// pending is a deployment's desired state waiting for its revisions.
+type pending struct {
+	d          *deployment
+	seq        int64
+	spec       *deploy.Deployment
+	revs       []*revision
+	superseded chan struct{}
+}
+
+// apply makes st what the router serves (under applyMu, quickly): it
+// starts loading the new revisions, records each deployment's desired
+// state, swaps at once the tables whose revisions are all loaded (or
+// failed) and leaves the others to a goroutine that swaps when they are
+// (unless a newer state supersedes them first), removes deleted
+// deployments, and drains the revisions no longer used. A revision that
+// failed to load is loaded again when its deployment changed (a new
+// generation) or its backoff has passed. It returns what Sync waits for.
+func (r *Router) apply(st *deploy.State) []target {
 	now := time.Now()
 	deps := *r.deps.Load()
 	next := make(map[string]*deployment, len(st.Deployments))
-	type work struct {
-		d    *deployment
-		spec *deploy.Deployment
-		revs []*revision
-	}
-	var works []work
+	var targets []target
+	var pendings []*pending
 
 	r.mu.Lock()
 	for _, sd := range st.Deployments {
@@ -462,11 +645,12 @@ func (r *Router) apply(ctx context.Context, st *deploy.State) error {
 			d.table.Store(&table{name: sd.Name, gen: sd.Generation})
 		}
 		next[sd.Name] = d
-		w := work{d: d, spec: sd}
+		changed := d.desired == nil || d.desired.Generation != sd.Generation
+		revs := make([]*revision, 0, len(sd.Slots))
 		for _, slot := range sd.Slots {
 			key := keyOf(sd, slot)
 			rev := r.revs[key]
-			if rev == nil || rev.state() == stateFailed && (changed || now.After(rev.retryAt)) {
+			if rev == nil || rev.state() == stateFailed && (changed || !now.Before(rev.retryAt)) {
 				attempts := 0
 				if rev != nil {
 					attempts = rev.attempts
@@ -475,70 +659,95 @@ func (r *Router) apply(ctx context.Context, st *deploy.State) error {
 				r.revs[key] = rev
 				go r.load(rev, sd.Spec)
 			}
-			w.revs = append(w.revs, rev)
+			revs = append(revs, rev)
 		}
-		d.desired, d.wanted = sd, w.revs
-		works = append(works, w)
+		if changed || !slices.Equal(revs, d.wanted) {
+			d.want++
+			if d.superseded != nil {
+				close(d.superseded)
+			}
+			d.superseded = make(chan struct{})
+			d.desired, d.wanted = sd, revs
+			pendings = append(pendings, &pending{d: d, seq: d.want, spec: sd, revs: revs, superseded: d.superseded})
+		}
+		targets = append(targets, target{d, d.want})
 	}
-	r.mu.Unlock()
-
 	// Publish new deployments (they answer 503 while loading) and remove
-	// deleted ones.
+	// deleted ones, under mu so that collect sees deps and revs agree.
 	r.deps.Store(&next)
 	for name, d := range deps {
 		if next[name] == nil {
-			r.remove(d)
+			r.removeLocked(d)
 			r.log.Info("deployment removed", "deployment", name)
 		}
 	}
+	r.mu.Unlock()
 
-	// Load, then swap, each deployment on its own.
-	var wg sync.WaitGroup
-	var ctxErr atomic.Value
-	for _, w := range works {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for _, rev := range w.revs {
-				select {
-				case <-rev.done:
-				case <-ctx.Done():
-					ctxErr.Store(ctx.Err())
-					return
-				case <-r.ctx.Done():
-					ctxErr.Store(r.ctx.Err())
-					return
-				}
-			}
-			r.swap(w.d, w.spec, w.revs)
-		}()
+	for _, p := range pendings {
+		if p.loaded() {
+			r.commit(p)
+		} else if !r.goBG(func() { r.await(p) }) {
+			break // closed
+		}
 	}
-	wg.Wait()
 	r.etag = st.ETag
-	r.applySeq.Add(1)
-	r.synced.Store(true)
+	r.applySeq++
 	r.collect()
-	if err, _ := ctxErr.Load().(error); err != nil {
-		return err
+	return targets
+}
+
+// loaded reports whether every revision of p has finished loading.
+func (p *pending) loaded() bool {
+	for _, rev := range p.revs {
+		if rev.state() == stateLoading {
+			return false
+		}
 	}
-	return nil
+	return true
+}
+
+// await waits for p's revisions to load, then swaps p's table in, unless
+// a newer state supersedes p first.
+func (r *Router) await(p *pending) {
+	for _, rev := range p.revs {
+		select {
+		case <-rev.done:
+		case <-p.superseded:
+			return
+		case <-r.ctx.Done():
+			return
+		}
+	}
+	r.commit(p)
+	r.collect()
+}
+
+// commit swaps p's table in if p is still its deployment's desired state,
+// and marks it applied.
+func (r *Router) commit(p *pending) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	d := p.d
+	if d.removed || d.want != p.seq {
+		return
+	}
+	r.swapLocked(d, p.spec, p.revs)
+	d.applied = p.seq
+	close(d.appliedCh)
+	d.appliedCh = make(chan struct{})
 }
 
 // collect retires the revisions that no table references and no
 // deployment wants, and schedules the next load of failed revisions.
 func (r *Router) collect() {
-	used := make(map[*revision]bool)
-	for _, d := range *r.deps.Load() {
-		if t := d.table.Load(); t != nil {
-			for _, e := range t.entries {
-				used[e.rev] = true
-			}
-		}
-	}
 	var retire []*revision
 	var nextRetry time.Time
+	used := make(map[*revision]bool)
 	r.mu.Lock()
 	for _, d := range *r.deps.Load() {
+		for _, e := range d.table.Load().entries {
+			used[e.rev] = true
+		}
 		for _, rev := range d.wanted {
 			used[rev] = true
 			if rev.state() == stateFailed && (nextRetry.IsZero() || rev.retryAt.Before(nextRetry)) {
@@ -555,18 +764,26 @@ func (r *Router) collect() {
 	r.mu.Unlock()
 	if nextRetry.IsZero() {
 		r.retryAt.Store(0)
-	} else {
-		r.retryAt.Store(nextRetry.UnixNano())
+	} else if at := nextRetry.UnixNano(); r.retryAt.Swap(at) != at {
+		r.wake() // the follow loop's wait may end later than this
 	}
 	for _, rev := range retire {
 		r.retire(rev)
 	}
 }
 
-// remove stops serving d (already out of r.deps): requests get 404, its
-// shadow workers stop, and its series are deleted. Its revisions are
-// retired by the caller.
-func (r *Router) remove(d *deployment) {
+// removeLocked stops serving d (already out of r.deps; under mu):
+// requests get 404, its shadow workers stop, a Sync waiting for it
+// returns, and its series are deleted. Its revisions are retired by the
+// caller.
+func (r *Router) removeLocked(d *deployment) {
+	d.removed = true
+	close(d.appliedCh)
+	d.appliedCh = make(chan struct{})
+	if d.superseded != nil {
+		close(d.superseded)
+		d.superseded = nil
+	}
 	old := d.table.Swap(&table{name: d.name, deleted: true})
 	d.stopShadow()
 	if r.metrics != nil {

@@ -1,14 +1,19 @@
 package router
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/mloop/mloop/internal/serving/deploy"
+	"github.com/mloop/mloop/internal/serving/payloadlog"
 )
 
 // weatherCP returns a control plane serving deployment "weather": the
@@ -196,5 +201,90 @@ func TestBadRequests(t *testing.T) {
 	r = do(t, nil, "POST", oip, fx.oipBody("", 0), deploy.RevisionHeader, "canary")
 	if r.status != 404 || !strings.Contains(r.body, `has no revision \"canary\"`) {
 		t.Errorf("pin canary: got %d %s", r.status, r.body)
+	}
+}
+
+// TestRequestIDLimit checks that a client's id, from the OIP body or the
+// header, native or proxied, is cut to 128 bytes on a character boundary
+// in the answer's header and in the payload log, while the OIP answer
+// echoes the body's id whole.
+func TestRequestIDLimit(t *testing.T) {
+	sink := &memSink{}
+	logger := payloadlog.New(sink, payloadlog.Config{Logger: quiet()})
+	logger.Start(context.Background())
+	cp := weatherCP(t)
+	cp.model("adder", 1, procFiles("serve", nil))
+	cp.put(newDep("sum", slot(deploy.RolePrimary, 1, "adder", 1, "process", 100)))
+	_, srv := newRouter(t, cp, Config{Payloads: logger}, false)
+	fx := loadFixture(t, "binary_logistic")
+	long := strings.Repeat("é", 5000) // 2 bytes each
+	want := strings.Repeat("é", maxRequestID/2)
+	r := do(t, nil, "POST", srv.URL+"/v2/models/weather/infer", fx.oipBody(long, 0))
+	if r.status != 200 || r.header.Get("X-Request-Id") != want {
+		t.Errorf("native OIP: got %d, X-Request-Id of %d bytes, want %d", r.status, len(r.header.Get("X-Request-Id")), len(want))
+	}
+	var echo struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal([]byte(r.body), &echo); err != nil || echo.ID != long {
+		t.Errorf("native OIP: the answer's id has %d bytes (%v), want the request's %d", len(echo.ID), err, len(long))
+	}
+	r = do(t, nil, "POST", srv.URL+"/v2/models/weather/infer", fx.oipBody("", 0), "X-Request-Id", "a"+long)
+	if got := r.header.Get("X-Request-Id"); r.status != 200 || got != "a"+want[:len(want)-2] {
+		t.Errorf("header id: got %d, X-Request-Id %q", r.status, got)
+	}
+	r = do(t, nil, "POST", srv.URL+"/v2/models/sum/infer",
+		`{"id":"`+long+`","inputs":[{"name":"x","shape":[1,2],"datatype":"FP32","data":[1,2]}]}`)
+	if r.status != 200 || r.header.Get("X-Request-Id") != want {
+		t.Errorf("proxied OIP: got %d %s, X-Request-Id of %d bytes", r.status, r.body, len(r.header.Get("X-Request-Id")))
+	}
+	if err := logger.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, recs := range sink.records(t) {
+		for _, rec := range recs {
+			n++
+			if len(rec.RequestID) > maxRequestID || !utf8.ValidString(rec.RequestID) {
+				t.Errorf("a record's request id has %d bytes (valid UTF-8: %v)", len(rec.RequestID), utf8.ValidString(rec.RequestID))
+			}
+		}
+	}
+	if n != 3 {
+		t.Errorf("got %d records, want 3", n)
+	}
+}
+
+// TestProxiedHugeShape sends a process model a small body whose shape
+// claims millions of columns, with the payload log off and on: the
+// router's memory stays in proportion to the body.
+func TestProxiedHugeShape(t *testing.T) {
+	for _, logged := range []bool{false, true} {
+		cfg := Config{MaxBodyBytes: 64 << 20}
+		if logged {
+			logger := payloadlog.New(discardSink{}, payloadlog.Config{Logger: quiet()})
+			logger.Start(context.Background())
+			defer logger.Close(context.Background())
+			cfg.Payloads = logger
+		}
+		cp := newFakeCP()
+		cp.model("adder", 1, procFiles("serve", nil))
+		cp.put(newDep("sum", slot(deploy.RolePrimary, 1, "adder", 1, "process", 100)))
+		r, _ := newRouter(t, cp, cfg, false)
+		body := `{"id":"huge","parameters":{"pad":"` + strings.Repeat("x", 8<<20) + `"},"inputs":[{"name":"x","shape":[1,4194304],"datatype":"FP32","data":[1]}]}`
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		rec := httptest.NewRecorder()
+		r.Handler().ServeHTTP(rec, httptest.NewRequest("POST", "/v2/models/sum/infer", strings.NewReader(body)))
+		runtime.ReadMemStats(&after)
+		if rec.Code != 400 {
+			t.Errorf("logged %v: got %d %s, want the process's 400", logged, rec.Code, rec.Body)
+		}
+		// The body is read once and sent once (8 MiB each, plus the
+		// buffers' growth); decoding 4194304 named columns took 216 MB.
+		if got := after.TotalAlloc - before.TotalAlloc; got > 100<<20 {
+			t.Errorf("logged %v: the request allocated %d MB", logged, got>>20)
+		}
 	}
 }

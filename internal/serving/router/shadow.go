@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/mloop/mloop"
@@ -20,7 +21,11 @@ type shadowJob struct {
 	proto proto
 	id    string
 	start time.Time
-	body  []byte
+	// body is the request body, of which the job holds one use.
+	body *sharedBody
+	// size is what the job counts against the deployment's
+	// ShadowQueueBytes.
+	size int64
 	// The primary's outputs: out and perRow from a native primary, or its
 	// OIP answer from a process primary.
 	out       []float32
@@ -43,13 +48,28 @@ func (d *deployment) startShadow(r *Router) {
 // would be dropped (the caller then skips making it).
 func (d *deployment) shadowFull() bool { return len(d.shadowQ) == cap(d.shadowQ) }
 
-// enqueueShadow queues a copy for the shadow, or drops and counts it when
-// the queue is full. It never blocks.
-func (d *deployment) enqueueShadow(r *Router, j shadowJob) {
+// reserveShadow counts size bytes against d's ShadowQueueBytes, unless
+// they would go over it: then it reports false and counts nothing.
+func (d *deployment) reserveShadow(r *Router, size int64) bool {
+	if d.shadowBytes.Add(size) > r.cfg.ShadowQueueBytes {
+		d.shadowBytes.Add(-size)
+		return false
+	}
+	return true
+}
+
+// enqueueShadow queues a copy (whose size is reserved) for the shadow, or
+// drops and counts it when the queue is full. It never blocks, and
+// reports whether the copy was queued (else its reservation is undone;
+// the caller keeps its body).
+func (d *deployment) enqueueShadow(r *Router, j shadowJob) bool {
 	select {
 	case d.shadowQ <- j:
+		return true
 	default:
+		d.shadowBytes.Add(-j.size)
 		d.dropShadow(r)
+		return false
 	}
 }
 
@@ -70,21 +90,25 @@ func (r *Router) shadowWorker(d *deployment) {
 			return
 		case j := <-d.shadowQ:
 			r.runShadow(d, j)
+			j.body.release()
+			d.shadowBytes.Add(-j.size)
 		}
 	}
 }
 
 // memWriter is an in-memory http.ResponseWriter for requests to a shadow
-// process.
+// process: it keeps the final status and up to maxCapture bytes of the
+// body (truncated is set beyond).
 type memWriter struct {
-	header http.Header
-	status int
-	buf    bytes.Buffer
+	header    http.Header
+	status    int
+	buf       bytes.Buffer
+	truncated bool
 }
 
 func (m *memWriter) Header() http.Header { return m.header }
 func (m *memWriter) WriteHeader(status int) {
-	if m.status == 0 {
+	if m.status == 0 && (status < 100 || status >= 200) {
 		m.status = status
 	}
 }
@@ -92,8 +116,12 @@ func (m *memWriter) Write(b []byte) (int, error) {
 	if m.status == 0 {
 		m.status = http.StatusOK
 	}
-	if m.buf.Len()+len(b) <= maxCapture {
-		m.buf.Write(b)
+	if !m.truncated {
+		if m.buf.Len()+len(b) <= maxCapture {
+			m.buf.Write(b)
+		} else {
+			m.truncated = true
+		}
 	}
 	return len(b), nil
 }
@@ -108,6 +136,9 @@ func (r *Router) runShadow(d *deployment, j shadowJob) {
 	}
 	e := t.shadow
 	rev := e.rev
+	if rev.proc != nil && j.proto != protoOIP {
+		return // queued for a native shadow that a process one replaced
+	}
 	if !rev.acquire() {
 		return
 	}
@@ -124,42 +155,53 @@ func (r *Router) runShadow(d *deployment, j shadowJob) {
 		err    error
 		errMsg string
 	)
+	logged := r.cfg.Payloads != nil && payloadlog.Keep(j.id, t.sample)
+	body := j.body.bytes()
 	if rev.proc != nil {
 		mw := &memWriter{header: make(http.Header)}
-		req, rerr := http.NewRequestWithContext(ctx, http.MethodPost, t.inferPath, bytes.NewReader(j.body))
+		req, rerr := http.NewRequestWithContext(ctx, http.MethodPost, t.inferPath, nil)
 		if rerr != nil {
 			return
 		}
+		rd := setBody(req, j.body)
 		req.Header[hdrContentType] = jsonType
 		req.Header[hdrRequestID] = []string{j.id}
 		rev.proc.Proxy(mw, req, t.inferPath)
+		if rd != nil {
+			rd.Close()
+		}
 		status = mw.status
 		if status == 0 {
 			status = http.StatusOK
 		}
-		if status == http.StatusOK {
+		switch {
+		case status == http.StatusOK && mw.truncated:
+			status, errMsg = http.StatusBadGateway, "the shadow's answer is larger than "+strconv.Itoa(maxCapture)+" bytes; it cannot be compared"
+		case status == http.StatusOK:
 			out, perRow, err = DecodeOIPOutputs(mw.buf.Bytes())
 			if err != nil {
 				status, errMsg = http.StatusBadGateway, "the shadow's answer is not an inference response: "+mloop.ErrorMessage(err)
 			}
-		} else {
+		default:
 			errMsg = errorMessage(mw.buf.Bytes())
 		}
-		if _, b, derr := protocol.DecodeOIPTensors(j.body, t.maxRows); derr == nil {
-			batch = b
+		if logged {
+			if _, b, derr := protocol.DecodeOIPTensors(body, t.maxRows); derr == nil {
+				batch = b
+			}
 		}
 	} else {
 		switch j.proto {
 		case protoOIP:
 			var oreq *protocol.OIPRequest
-			oreq, batch, err = protocol.DecodeOIP(j.body, rev.features, t.maxRows)
+			oreq, batch, err = protocol.DecodeOIP(body, rev.features, t.maxRows)
 			if err == nil {
 				err = checkOutputs(oreq.Outputs)
 			}
 		case protoV1:
-			batch, err = protocol.DecodeKServeV1(j.body, rev.features, t.maxRows)
+			batch, err = protocol.DecodeKServeV1(body, rev.features, t.maxRows)
 		default:
-			batch, err = protocol.DecodeMLflow(j.body, rev.features, t.maxRows)
+			batch, err = protocol.DecodeMLflow(body, rev.features, t.maxRows)
 		}
 		if err != nil {
 			status, errMsg = http.StatusBadRequest, mloop.ErrorMessage(err)
@@ -213,7 +255,7 @@ func (r *Router) runShadow(d *deployment, j shadowJob) {
 		e.m.observe(status, latency)
 		e.m.observeShadow(latency, rows, agreed, failed)
 	}
-	if r.cfg.Payloads != nil && payloadlog.Keep(j.id, t.sample) {
+	if logged {
 		if failed {
 			out = nil
 		}

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -255,12 +256,148 @@ func TestRollbackRetry(t *testing.T) {
 	if calls := cp.rollbackCalls(); len(calls) != 2 || calls[1].Req.IfCanaryRevision != 2 {
 		t.Fatalf("rollback calls: %+v", calls)
 	}
-	st, _ = r.Status("weather")
-	if len(st.Revisions) != 1 || st.Revisions[0].Revision != 1 {
-		t.Errorf("status after the rollback: %+v", st)
-	}
+	// Check applies the new state in the background.
+	waitFor(t, "the canary gone after the rollback", func() bool {
+		st, _ := r.Status("weather")
+		return len(st.Revisions) == 1 && st.Revisions[0].Revision == 1
+	})
 	r.Check(ctx)
 	if n := len(cp.rollbackCalls()); n != 2 {
 		t.Errorf("got %d rollback calls after the canary left, want 2", n)
+	}
+}
+
+// TestProcessShadowTakesOIPOnly mirrors a native primary's traffic over
+// the three protocols to a process shadow: only OIP requests reach it
+// (the others could not be compared), and none counts as a shadow error.
+func TestProcessShadowTakesOIPOnly(t *testing.T) {
+	cp := newFakeCP()
+	cp.model("weather", 1, xgbFiles("binary_logistic.json"))
+	cp.model("adder", 1, procFiles("serve", nil))
+	cp.put(newDep("weather",
+		slot(deploy.RolePrimary, 1, "weather", 1, "xgboost", 100),
+		slot(deploy.RoleShadow, 2, "adder", 1, "process", 0)))
+	r, srv := newRouter(t, cp, Config{ShadowWorkers: 1}, false)
+	fx := loadFixture(t, "binary_logistic")
+	var vals []string
+	for _, v := range fx.Rows[0] {
+		if v == nil {
+			vals = append(vals, "null")
+		} else {
+			vals = append(vals, strconv.FormatFloat(*v, 'g', -1, 64))
+		}
+	}
+	row := "[" + strings.Join(vals, ",") + "]"
+	cols, _ := json.Marshal(fx.Features)
+	for range 3 {
+		if resp := do(t, nil, "POST", srv.URL+"/v1/models/weather:predict", `{"instances":[`+row+`]}`); resp.status != 200 {
+			t.Fatalf("KServe V1: got %d %s", resp.status, resp.body)
+		}
+		if resp := do(t, nil, "POST", srv.URL+"/serving-endpoints/weather/invocations",
+			`{"dataframe_split":{"columns":`+string(cols)+`,"data":[`+row+`]}}`); resp.status != 200 {
+			t.Fatalf("MLflow: got %d %s", resp.status, resp.body)
+		}
+	}
+	if resp := do(t, nil, "POST", srv.URL+"/v2/models/weather/infer", fx.oipBody("", 0)); resp.status != 200 {
+		t.Fatalf("OIP: got %d %s", resp.status, resp.body)
+	}
+	// One worker takes the copies in order: once the OIP copy is
+	// compared, any copy before it has run.
+	waitFor(t, "the OIP copy compared", func() bool {
+		rs := shadowStatus(t, r, "weather")
+		return rs.Compared+rs.ShadowErrors >= 1
+	})
+	if rs := shadowStatus(t, r, "weather"); rs.ShadowErrors != 0 || rs.Requests != 1 || rs.Compared != 1 {
+		t.Errorf("shadow status: %+v, want one OIP copy compared and no error", rs)
+	}
+}
+
+// TestShadowQueueBytes bounds the memory of shadow copies: over the
+// budget they are dropped and counted, and the budget is given back once
+// the shadow ran them.
+func TestShadowQueueBytes(t *testing.T) {
+	cp := newFakeCP()
+	cp.model("weather", 1, xgbFiles("binary_logistic.json"))
+	cp.model("weather", 2, xgbFiles("missing.json"))
+	cp.put(newDep("weather",
+		slot(deploy.RolePrimary, 1, "weather", 1, "xgboost", 100),
+		slot(deploy.RoleShadow, 2, "weather", 2, "xgboost", 0)))
+	cp.put(newDep("roomy",
+		slot(deploy.RolePrimary, 1, "weather", 1, "xgboost", 100),
+		slot(deploy.RoleShadow, 2, "weather", 2, "xgboost", 0)))
+	r, srv := newRouter(t, cp, Config{ShadowQueueBytes: 1}, false)
+	fx := loadFixture(t, "binary_logistic")
+	const n = 10
+	for i := range n {
+		if resp := do(t, nil, "POST", srv.URL+"/v2/models/weather/infer", fx.oipBody("", i)); resp.status != 200 {
+			t.Fatalf("got %d %s", resp.status, resp.body)
+		}
+	}
+	if rs := shadowStatus(t, r, "weather"); rs.ShadowDropped != n || rs.Requests != 0 {
+		t.Errorf("a budget of 1 byte: got %d copies dropped and %d run, want %d and 0", rs.ShadowDropped, rs.Requests, n)
+	}
+	if got := r.lookup("weather").shadowBytes.Load(); got != 0 {
+		t.Errorf("bytes held: got %d, want 0", got)
+	}
+
+	r2, srv2 := newRouter(t, cp, Config{}, false)
+	for i := range n {
+		if resp := do(t, nil, "POST", srv2.URL+"/v2/models/roomy/infer", fx.oipBody("", i)); resp.status != 200 {
+			t.Fatalf("got %d %s", resp.status, resp.body)
+		}
+	}
+	waitFor(t, "every copy compared", func() bool { return shadowStatus(t, r2, "roomy").Compared == n })
+	waitFor(t, "the budget given back", func() bool { return r2.lookup("roomy").shadowBytes.Load() == 0 })
+	if rs := shadowStatus(t, r2, "roomy"); rs.ShadowDropped != 0 {
+		t.Errorf("default budget: %d copies dropped", rs.ShadowDropped)
+	}
+}
+
+// TestRollbackWindowChange grows a deployment's rollback window: its
+// revisions' windows follow (in 60 buckets), and the verdict names the
+// span the figures cover, not the new window they do not cover yet.
+func TestRollbackWindowChange(t *testing.T) {
+	cp := newFakeCP()
+	cp.model("weather", 1, xgbFiles("binary_logistic.json"))
+	cp.model("adder", 1, procFiles("fail", nil))
+	dep := func(window time.Duration) *deploy.Deployment {
+		d := newDep("weather",
+			slot(deploy.RolePrimary, 1, "weather", 1, "xgboost", 50),
+			slot(deploy.RoleCanary, 2, "adder", 1, "process", 50))
+		d.Spec.Rollback = deploy.RollbackPolicy{MinRequests: 5, Window: deploy.Duration(window)}
+		return d
+	}
+	cp.put(dep(time.Minute))
+	r, srv := newRouter(t, cp, Config{}, false)
+	tb := r.lookup("weather").table.Load()
+	if got := tb.canary.rev.window.Span(); got != time.Minute {
+		t.Fatalf("canary window %v, want 1m", got)
+	}
+	cp.put(dep(10 * time.Minute))
+	mustSync(t, r)
+	tb = r.lookup("weather").table.Load()
+	for _, e := range tb.entries {
+		if got := e.rev.window.Span(); got != 10*time.Minute || len(e.rev.window.buckets) != windowBuckets {
+			t.Errorf("%s window after the change: %v in %d buckets, want 10m in %d", e.role, got, len(e.rev.window.buckets), windowBuckets)
+		}
+	}
+	fx := loadFixture(t, "binary_logistic")
+	for range 5 {
+		if resp := do(t, nil, "POST", srv.URL+"/v2/models/weather/infer", fx.oipBody("", 0), deploy.RevisionHeader, "canary"); resp.status != 500 {
+			t.Fatalf("canary: got %d %s", resp.status, resp.body)
+		}
+	}
+	r.Check(context.Background())
+	calls := cp.rollbackCalls()
+	if len(calls) != 1 {
+		t.Fatalf("got %d rollback calls, want 1", len(calls))
+	}
+	var d struct{ Window string }
+	if err := json.Unmarshal(calls[0].Req.Details, &d); err != nil {
+		t.Fatal(err)
+	}
+	covered, err := time.ParseDuration(d.Window)
+	if err != nil || covered < time.Minute || covered > 5*time.Minute || strings.Contains(calls[0].Req.Reason, "10m0s") {
+		t.Errorf("verdict over %q (%s), want the minute or so the window covers", d.Window, calls[0].Req.Reason)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -61,35 +62,48 @@ type deployment struct {
 	name  string
 	table atomic.Pointer[table]
 
-	// Under Router.mu: what the control plane asks for, and the revisions
-	// for its slots (in the same order).
-	desired *deploy.Deployment
-	wanted  []*revision
+	// Under Router.mu: what the control plane asks for (desired, with
+	// the revisions for its slots in the same order), numbered want; the
+	// number of the last one swapped in, or resolved without a swap
+	// (applied), and a channel closed when applied changes; superseded is
+	// closed when desired is replaced, so that the wait for the previous
+	// one's revisions ends; removed is set when the deployment is gone.
+	desired    *deploy.Deployment
+	wanted     []*revision
+	want       int64
+	applied    int64
+	appliedCh  chan struct{}
+	superseded chan struct{}
+	removed    bool
 
 	// trippedRev is the canary revision judged bad here (0 when none):
 	// tables keep it out of the canary's share until the control plane
 	// removes it. rollbackDone is set once the control plane took the
-	// rollback (or refused it as stale). Both are used by the check loop
-	// and by swap, under Router.applyMu or the check loop's own turn.
+	// rollback (or refused it as stale). tripMu is held by Check while it
+	// trips a table and by a swap from the moment it reads trippedRev
+	// until its table is stored, so that neither undoes the other.
 	tripMu       sync.Mutex
 	trippedRev   int64
 	trippedWhy   Verdict
 	rollbackDone bool
 
-	shadowOnce    sync.Once
-	shadowQ       chan shadowJob
-	shadowStop    context.CancelFunc
-	shadowCtx     context.Context
-	shadowDropped atomic.Int64
-	droppedMetric prometheus.Counter // nil without metrics
+	shadowOnce     sync.Once
+	shadowQ        chan shadowJob
+	shadowStop     context.CancelFunc
+	shadowCtx      context.Context
+	shadowDropped  atomic.Int64
+	shadowBytes    atomic.Int64       // held by queued and running copies
+	droppedMetric  prometheus.Counter // nil without metrics
+	rollbackMetric prometheus.Counter // nil without metrics
 }
 
 // newDeployment returns a deployment with no table yet.
 func newDeployment(r *Router, name string) *deployment {
-	d := &deployment{name: name, shadowQ: make(chan shadowJob, r.cfg.ShadowQueue)}
+	d := &deployment{name: name, shadowQ: make(chan shadowJob, r.cfg.ShadowQueue), appliedCh: make(chan struct{})}
 	d.shadowCtx, d.shadowStop = context.WithCancel(r.ctx)
 	if r.metrics != nil {
 		d.droppedMetric = r.metrics.shadowDropped.WithLabelValues(name)
+		d.rollbackMetric = r.metrics.rollbacks.WithLabelValues(name)
 	}
 	return d
 }
@@ -97,9 +111,9 @@ func newDeployment(r *Router, name string) *deployment {
 // stopShadow ends the deployment's shadow workers.
 func (d *deployment) stopShadow() { d.shadowStop() }
 
-// swap builds d's table for spec from its revisions (all loaded or
-// failed) and swaps it in.
-func (r *Router) swap(d *deployment, spec *deploy.Deployment, revs []*revision) {
+// swapLocked builds d's table for spec from its revisions (all loaded or
+// failed) and swaps it in (under Router.mu).
+func (r *Router) swapLocked(d *deployment, spec *deploy.Deployment, revs []*revision) {
 	old := d.table.Load()
 	t := &table{
 		name:      spec.Name,
@@ -155,16 +169,15 @@ func (r *Router) swap(d *deployment, spec *deploy.Deployment, revs []*revision) 
 			t.entries = append(t.entries, e)
 		}
 	}
+	// Each revision's window covers its deployment's rollback window.
+	span := time.Duration(t.policy.Window)
+	now := time.Now()
+	for _, e := range t.entries {
+		e.rev.window.resize(now, span, bucketWidthFor(span))
+	}
 	if old != nil && !old.deleted && old.gen == t.gen && old.loadErr == t.loadErr && sameEntries(old, t) {
-		return // nothing changed (another deployment did)
+		return // nothing changed
 	}
-	d.tripMu.Lock()
-	if t.canary != nil && t.canary.rev.key.revision == d.trippedRev {
-		t.tripped, t.canaryPercent = true, 0
-	} else {
-		d.trippedRev, d.rollbackDone = 0, false
-	}
-	d.tripMu.Unlock()
 	if r.metrics != nil {
 		for _, e := range t.entries {
 			e.m = r.metrics.acquire(d.name, e.rev, e.role)
@@ -173,7 +186,17 @@ func (r *Router) swap(d *deployment, spec *deploy.Deployment, revs []*revision) 
 	if t.shadow != nil {
 		d.startShadow(r)
 	}
+	d.tripMu.Lock()
+	if t.canary != nil && t.canary.rev.key.revision == d.trippedRev {
+		t.tripped, t.canaryPercent = true, 0
+	} else {
+		d.trippedRev, d.rollbackDone = 0, false
+	}
+	if r.hooks.beforeStore != nil {
+		r.hooks.beforeStore(d)
+	}
 	d.table.Store(t)
+	d.tripMu.Unlock()
 	if r.metrics != nil && old != nil {
 		for _, e := range old.entries {
 			if e.m != nil {

@@ -226,8 +226,12 @@ func TestDeleteAndFailedLoads(t *testing.T) {
 	if resp.status != 503 || !strings.Contains(resp.body, "revision 1 (ghost/3) failed to load") || !strings.Contains(resp.body, "does not exist") {
 		t.Errorf("failed primary: got %d %s", resp.status, resp.body)
 	}
-	if resp := do(t, nil, "GET", srv.URL+"/v2/health/ready", ""); resp.status != 503 {
-		t.Errorf("ready with a failed deployment: got %d", resp.status)
+	// The replica is ready (it serves weather); the deployment is not.
+	if resp := do(t, nil, "GET", srv.URL+"/v2/health/ready", ""); resp.status != 200 {
+		t.Errorf("replica ready with a failed deployment: got %d %s", resp.status, resp.body)
+	}
+	if resp := do(t, nil, "GET", srv.URL+"/v2/models/nomodel/ready", ""); resp.status != 503 || resp.header.Get("Retry-After") == "" {
+		t.Errorf("ready of the failed deployment: got %d %s", resp.status, resp.body)
 	}
 	st, _ := r.Status("nomodel")
 	if st.Ready || len(st.Revisions) != 1 || st.Revisions[0].State != "failed" || !strings.Contains(st.Revisions[0].Error, "does not exist") {
@@ -248,9 +252,23 @@ func TestDeleteAndFailedLoads(t *testing.T) {
 		t.Errorf("status after a failed update: %+v", st)
 	}
 
-	// The missing model appears; the next change retries the load.
+	// The missing model appears. A change of another deployment does not
+	// load it again (its backoff is an hour); the next change of its own
+	// deployment does.
 	cp.model("ghost", 3, xgbFiles("binary_logistic.json"))
 	cp.del("weather")
+	mustSync(t, r)
+	resp = do(t, nil, "POST", srv.URL+"/v2/models/nomodel/infer", body)
+	if resp.status != 503 {
+		t.Errorf("after another deployment changed: got %d %s, want the failed load still", resp.status, resp.body)
+	}
+	cp.mu.Lock()
+	fetches := cp.fetches["ghost/3"]
+	cp.mu.Unlock()
+	if fetches != 1 {
+		t.Errorf("ghost/3 fetched %d times after another deployment changed, want 1", fetches)
+	}
+	cp.put(newDep("nomodel", slot(deploy.RolePrimary, 1, "ghost", 3, "xgboost", 100)))
 	mustSync(t, r)
 	resp = do(t, nil, "POST", srv.URL+"/v2/models/nomodel/infer", body)
 	if resp.status != 200 {

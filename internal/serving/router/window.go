@@ -1,8 +1,10 @@
 package router
 
 import (
+	"cmp"
 	"math"
 	"math/bits"
+	"slices"
 	"sync"
 	"time"
 )
@@ -81,11 +83,14 @@ type winBucket struct {
 // they are compared through time.Time.Sub, which uses the monotonic clock
 // when both times carry it.
 type Window struct {
-	width time.Duration // of one bucket
-	start time.Time     // epoch 0 starts here
-
 	mu      sync.Mutex
+	width   time.Duration // of one bucket
+	start   time.Time     // epoch 0 starts here
 	buckets []winBucket
+	// since is when the figures start to be complete for the whole span:
+	// zero, or the time a resize to a longer span happened minus the
+	// span before it (older observations were gone already).
+	since time.Time
 }
 
 // NewWindow returns a Window covering span with buckets of the given width
@@ -94,6 +99,13 @@ type Window struct {
 // Statistics are kept per bucket, so a span is measured to within one
 // bucket: the newest bucket is still filling.
 func NewWindow(span, bucketWidth time.Duration) *Window {
+	w := &Window{start: time.Now()}
+	w.shape(span, bucketWidth)
+	return w
+}
+
+// shape sets the window's buckets (empty) for span and bucketWidth.
+func (w *Window) shape(span, bucketWidth time.Duration) {
 	if bucketWidth <= 0 {
 		bucketWidth = time.Second
 	}
@@ -101,17 +113,87 @@ func NewWindow(span, bucketWidth time.Duration) *Window {
 	if n < 1 {
 		n = 1
 	}
-	w := &Window{width: bucketWidth, start: time.Now(), buckets: make([]winBucket, n)}
+	w.width = bucketWidth
+	w.buckets = make([]winBucket, n)
 	for i := range w.buckets {
 		w.buckets[i].epoch = unusedEpoch
 	}
-	return w
+}
+
+// windowBuckets is how many buckets a revision's Window has: the bucket
+// width is the span divided by it, at least minBucketWidth.
+const (
+	windowBuckets  = 60
+	minBucketWidth = time.Second
+)
+
+// bucketWidthFor returns the bucket width of a revision's Window over span.
+func bucketWidthFor(span time.Duration) time.Duration {
+	return max(span/windowBuckets, minBucketWidth)
+}
+
+// resize makes w cover span with buckets of bucketWidth, keeping what it
+// holds: each bucket's figures move to the new bucket holding the old
+// bucket's last instant (so they are placed to within one old bucket),
+// and those older than the new span are dropped. After a resize to a
+// longer span, Snapshot reports the span it really covers until the new
+// span has passed. A resize to the current shape does nothing.
+func (w *Window) resize(now time.Time, span, bucketWidth time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if bucketWidth <= 0 {
+		bucketWidth = time.Second
+	}
+	n := max(int((span+bucketWidth-1)/bucketWidth), 1)
+	if bucketWidth == w.width && n == len(w.buckets) {
+		return
+	}
+	oldSpan := w.width * time.Duration(len(w.buckets))
+	oldWidth, old := w.width, w.buckets
+	w.shape(span, bucketWidth)
+	if newSpan := w.width * time.Duration(len(w.buckets)); newSpan > oldSpan {
+		if since := now.Add(-oldSpan); since.After(w.since) {
+			w.since = since
+		}
+	}
+	slices.SortFunc(old, func(a, b winBucket) int { return cmp.Compare(a.epoch, b.epoch) })
+	newest := w.epochOf(now)
+	for i := range old {
+		ob := &old[i]
+		if ob.epoch == unusedEpoch || ob.requests == 0 {
+			continue
+		}
+		last := w.start.Add(time.Duration(ob.epoch+1)*oldWidth - 1)
+		e := w.epochOf(last)
+		if e > newest || e <= newest-int64(len(w.buckets)) {
+			continue
+		}
+		b := w.slot(e)
+		if b.epoch != e {
+			if b.epoch > e {
+				continue
+			}
+			b.epoch, b.requests, b.errors, b.max = e, 0, 0, 0
+			clear(b.hist[:])
+		}
+		b.requests += ob.requests
+		b.errors += ob.errors
+		b.max = max(b.max, ob.max)
+		for j, c := range ob.hist {
+			b.hist[j] += c
+		}
+	}
 }
 
 // Span returns the time the window covers.
-func (w *Window) Span() time.Duration { return w.width * time.Duration(len(w.buckets)) }
+func (w *Window) Span() time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.width * time.Duration(len(w.buckets))
+}
 
-// epochOf returns the index of the bucket-wide time slice holding now.
+// epochOf returns the index of the bucket-wide time slice holding now
+// (under mu).
 func (w *Window) epochOf(now time.Time) int64 {
 	d := now.Sub(w.start)
 	e := int64(d / w.width)
@@ -121,7 +203,7 @@ func (w *Window) epochOf(now time.Time) int64 {
 	return e
 }
 
-// slot returns the ring position of epoch e.
+// slot returns the ring position of epoch e (under mu).
 func (w *Window) slot(e int64) *winBucket {
 	i := e % int64(len(w.buckets))
 	if i < 0 {
@@ -133,9 +215,9 @@ func (w *Window) slot(e int64) *winBucket {
 // Observe records one request that ended at now, took latency and failed
 // or not. A request older than the window's span is ignored.
 func (w *Window) Observe(now time.Time, latency time.Duration, failed bool) {
-	e := w.epochOf(now)
 	bin := histBin(int64(latency))
 	w.mu.Lock()
+	e := w.epochOf(now)
 	b := w.slot(e)
 	if b.epoch != e {
 		if b.epoch > e {
@@ -184,8 +266,13 @@ func (s WindowStats) ErrorRate() float64 {
 // before now: the buckets from the one holding now back to the one holding
 // now-span (exclusive), so up to one bucket less than span when now is at
 // the start of a bucket. A span of zero or less, or longer than the
-// window's, means the whole window.
+// window's, means the whole window. The figures' Span is the span they
+// cover: shorter than asked when the window is shorter, or when it grew
+// (see resize) less than the span ago.
 func (w *Window) Snapshot(now time.Time, span time.Duration) WindowStats {
+	var hist [histBins]uint64
+	var maxNs int64
+	w.mu.Lock()
 	n := int64(len(w.buckets))
 	k := n
 	if span > 0 {
@@ -193,10 +280,12 @@ func (w *Window) Snapshot(now time.Time, span time.Duration) WindowStats {
 	}
 	newest := w.epochOf(now)
 	oldest := newest - k + 1
-	var hist [histBins]uint64
 	st := WindowStats{Span: time.Duration(k) * w.width}
-	var maxNs int64
-	w.mu.Lock()
+	if !w.since.IsZero() {
+		if covered := now.Sub(w.since); covered > 0 && covered < st.Span {
+			st.Span = covered
+		}
+	}
 	for i := range w.buckets {
 		b := &w.buckets[i]
 		if b.epoch < oldest || b.epoch > newest || b.requests == 0 {

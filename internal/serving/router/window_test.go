@@ -306,3 +306,73 @@ func BenchmarkWindowSnapshot(b *testing.B) {
 		w.Snapshot(now, time.Minute)
 	}
 }
+
+func TestBucketWidthFor(t *testing.T) {
+	for _, c := range []struct{ span, want time.Duration }{
+		{time.Minute, time.Second},
+		{10 * time.Second, time.Second},
+		{5 * time.Minute, 5 * time.Second},
+		{time.Hour, time.Minute},
+	} {
+		if got := bucketWidthFor(c.span); got != c.want {
+			t.Errorf("bucketWidthFor(%v) = %v, want %v", c.span, got, c.want)
+		}
+		w := NewWindow(c.span, bucketWidthFor(c.span))
+		if n := len(w.buckets); n > windowBuckets {
+			t.Errorf("a window over %v has %d buckets, want at most %d", c.span, n, windowBuckets)
+		}
+	}
+}
+
+// TestWindowResize grows a window's span and shrinks it back: the
+// observations are kept where they still fit, and the span reported is
+// the one really covered.
+func TestWindowResize(t *testing.T) {
+	w := NewWindow(time.Minute, time.Second)
+	t0 := w.start.Add(10 * time.Minute)
+	// One request a second over the last 2 minutes (the first minute is
+	// gone already), 1 in 4 failing.
+	for i := range 120 {
+		w.Observe(t0.Add(-time.Duration(119-i)*time.Second), time.Millisecond, i%4 == 0)
+	}
+	st := w.Snapshot(t0, time.Minute)
+	if st.Requests != 60 || st.Span != time.Minute {
+		t.Fatalf("before: %d requests over %v, want 60 over 1m", st.Requests, st.Span)
+	}
+
+	w.resize(t0, 10*time.Minute, bucketWidthFor(10*time.Minute))
+	if got := w.Span(); got != 10*time.Minute || len(w.buckets) != 60 {
+		t.Fatalf("after growing: span %v in %d buckets, want 10m in 60", got, len(w.buckets))
+	}
+	st = w.Snapshot(t0, 10*time.Minute)
+	if st.Requests != 60 || st.Errors != 15 || st.Span != time.Minute {
+		t.Errorf("after growing: %d requests, %d errors over %v, want 60, 15 over the 1m it covers", st.Requests, st.Errors, st.Span)
+	}
+	// New requests land in the new buckets; the span covered grows with
+	// time until it is the whole window.
+	w.Observe(t0.Add(30*time.Second), time.Millisecond, true)
+	st = w.Snapshot(t0.Add(30*time.Second), 10*time.Minute)
+	if st.Requests != 61 || st.Span != 90*time.Second {
+		t.Errorf("30s later: %d requests over %v, want 61 over 1m30s", st.Requests, st.Span)
+	}
+	if st := w.Snapshot(t0.Add(20*time.Minute), 10*time.Minute); st.Span != 10*time.Minute || st.Requests != 0 {
+		t.Errorf("20m later: %d requests over %v, want 0 over 10m", st.Requests, st.Span)
+	}
+
+	// Back to one minute: the last minute's figures are kept (to within
+	// one old bucket of 10s).
+	w.resize(t0.Add(30*time.Second), time.Minute, time.Second)
+	if got := w.Span(); got != time.Minute || len(w.buckets) != 60 {
+		t.Fatalf("after shrinking: span %v in %d buckets, want 1m in 60", got, len(w.buckets))
+	}
+	st = w.Snapshot(t0.Add(30*time.Second), time.Minute)
+	if st.Requests < 30 || st.Requests > 41 || st.Span != time.Minute {
+		t.Errorf("after shrinking: %d requests over %v, want 31 (±10) over 1m", st.Requests, st.Span)
+	}
+	// A resize to the same shape changes nothing.
+	before := w.Snapshot(t0.Add(30*time.Second), time.Minute)
+	w.resize(t0.Add(30*time.Second), time.Minute, time.Second)
+	if after := w.Snapshot(t0.Add(30*time.Second), time.Minute); after != before {
+		t.Errorf("a no-op resize changed %+v into %+v", before, after)
+	}
+}
