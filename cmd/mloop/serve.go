@@ -140,8 +140,9 @@ func (r *Replica) handler() http.Handler {
 		case "/metrics":
 			metrics.ServeHTTP(w, req)
 		case "/healthz", "/readyz":
-			// The router answers once Open has loaded the state; model
-			// readiness is /v2/health/ready.
+			// The replica listens once Open has applied the state it
+			// started with; /v2/health/ready says the same for OIP
+			// clients, and /v2/models/NAME/ready each model's readiness.
 			w.Header().Set("Content-Type", "application/json")
 			_, _ = io.WriteString(w, `{"status":"ok"}`+"\n")
 		default:
