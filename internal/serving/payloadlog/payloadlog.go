@@ -171,6 +171,7 @@ type Logger struct {
 	log       *slog.Logger
 	threshold uint64 // a record is kept when its id's hash is below; 0 keeps all
 	queue     chan Record
+	nudge     chan struct{} // Log's signal that the queue is half full
 
 	closed   atomic.Bool
 	stopped  atomic.Bool  // the writer ended with its context: Log refuses
@@ -255,6 +256,7 @@ func New(sink Sink, cfg Config) *Logger {
 		cfg:   cfg,
 		log:   cfg.Logger,
 		queue: make(chan Record, cfg.QueueSize),
+		nudge: make(chan struct{}, 1),
 		stop:  make(chan struct{}),
 		done:  make(chan struct{}),
 		parts: make(map[partition]*segment),
@@ -293,6 +295,14 @@ func (l *Logger) Log(rec Record) bool {
 	select {
 	case l.queue <- rec:
 		l.queued.Add(1)
+		if len(l.queue) >= cap(l.queue)/2 {
+			// The writer drains the queue every batchInterval; wake it
+			// early when the queue fills faster than that.
+			select {
+			case l.nudge <- struct{}{}:
+			default:
+			}
+		}
 		return true
 	default:
 		l.pending.Add(-size)
@@ -441,6 +451,9 @@ func (l *Logger) discardQueue() {
 	}
 }
 
+// batchInterval is how often the writer takes the queued records.
+const batchInterval = 10 * time.Millisecond
+
 // run is the writer goroutine.
 func (l *Logger) run(ctx context.Context) {
 	defer close(l.done)
@@ -448,11 +461,19 @@ func (l *Logger) run(ctx context.Context) {
 	tick = min(max(tick, 10*time.Millisecond), time.Second)
 	t := time.NewTicker(tick)
 	defer t.Stop()
+	// The writer takes records in batches, every batchInterval or when
+	// Log nudges it, rather than waking for each record: a wake-up per
+	// request cost the serving path more than writing the record does.
+	batch := time.NewTicker(batchInterval)
+	defer batch.Stop()
 	for {
 		select {
-		case rec := <-l.queue:
-			l.add(ctx, &rec)
+		case <-batch.C:
+			l.drain(ctx)
+		case <-l.nudge:
+			l.drain(ctx)
 		case <-t.C:
+			l.drain(ctx)
 			l.flushAged(ctx)
 		case <-l.stop:
 			l.drain(ctx)
