@@ -343,7 +343,7 @@ func (m *Model) accumulate(rows []float32, nf, n int, acc []float32) {
 		grp := int(m.treeGroup[t])
 		depth := int(m.depths[t])
 		if m.treeCat[t] {
-			m.walkCat(root, depth, grp, rows, nf, n, acc)
+			m.walkCat(root, depth, grp, rows, nf, n, acc, &missing)
 		} else {
 			m.walkNumeric(root, depth, grp, rows, nf, n, acc, &missing, &quad)
 		}
@@ -407,7 +407,7 @@ func (m *Model) walkNumeric(root int32, depth, grp int, rows []float32, nf, n in
 // it goes left; a missing value follows the default direction. (Measured
 // on a 150-tree flights model with categorical airports, this was faster
 // than four rows walking side by side, with or without branches.)
-func (m *Model) walkCat(root int32, depth, grp int, rows []float32, nf, n int, acc []float32) {
+func (m *Model) walkCat(root int32, depth, grp int, rows []float32, nf, n int, acc []float32, missing *[blockRows]bool) {
 	nodes := m.nodes
 	bits := m.catBits
 	g := len(m.base)
@@ -420,25 +420,32 @@ func (m *Model) walkCat(root int32, depth, grp int, rows []float32, nf, n int, a
 			nd := &nodes[ks[i]]
 			v := rows[i*nf+int(nd.feature)]
 			off := nd.meta >> metaCatShift
-			if off == 0 || nd.value != nd.value {
-				var right, nan, split uint32
-				if v >= nd.value {
+			split := nd.value == nd.value
+			if !missing[i] {
+				// Without missing values a numerical step needs no
+				// default direction, and a leaf (NaN threshold: no
+				// comparison holds) stays where it is.
+				var right int32
+				if off != 0 && split {
+					if v >= 0 && v < nd.value {
+						c := uint32(v)
+						right = int32(bits[off+c>>6]>>(c&63)) & 1
+					}
+				} else if v >= nd.value {
 					right = 1
 				}
-				if v != v {
-					nan = 1
-				}
-				if nd.value == nd.value {
-					split = 1
-				}
-				right |= nan &^ nd.meta
-				ks[i] = nd.left + int32(right&split)
+				ks[i] = nd.left + right
 				continue
 			}
 			var right uint32
 			switch {
-			case v != v:
-				right = ^nd.meta & 1
+			case !split: // a leaf stays where it is
+			case v != v: // missing: the default direction
+				right = ^nd.meta & metaDefaultLeft
+			case off == 0:
+				if v >= nd.value {
+					right = 1
+				}
 			case v >= 0 && v < nd.value:
 				c := uint32(v)
 				right = uint32(bits[off+c>>6]>>(c&63)) & 1
