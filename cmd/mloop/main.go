@@ -55,6 +55,7 @@ Commands:
   deploy    deployments: create, update (canary, shadow), promote, rollback, list, show
   serve     run a data-plane-only replica that serves a server's deployments
   predict   send rows to a deployment and print its predictions
+  train     train a model on local data with a built-in trainer (gbdt)
   version   print the version
 
 Run 'mloop <command> -h' for a command's flags.
@@ -87,6 +88,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runServe(ctx, rest, stdout, stderr)
 	case "predict":
 		return runPredict(ctx, rest, stdout, stderr, os.Stdin)
+	case "train":
+		return runTrain(ctx, rest, stdout, stderr)
 	case "version":
 		return runVersion(rest, stdout, stderr)
 	case "-h", "-help", "--help", "help":
