@@ -101,6 +101,9 @@ func (m *Monitor) saveWindow(cw *closedWindow) {
 	}
 	m.fb.saved(cw.ref, err == nil)
 	m.met.windowSaved(cw.sum)
+	if m.cfg.OnWindow != nil && err == nil {
+		m.cfg.OnWindow(cw.sum)
+	}
 }
 
 // describe fills a window's reference, drift and prediction drift; first

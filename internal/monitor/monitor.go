@@ -82,6 +82,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock (time.Now).
 	Now func() time.Time
+	// OnWindow, when set, is called with each window once it is saved
+	// (alert rules evaluate it), from the monitor's worker: it must not
+	// block for long and must not modify the summary.
+	OnWindow func(*WindowSummary)
 }
 
 func (c Config) withDefaults() Config {
