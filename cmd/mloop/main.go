@@ -55,6 +55,8 @@ Commands:
   deploy    deployments: create, update (canary, shadow), promote, rollback, list, show
   serve     run a data-plane-only replica that serves a server's deployments
   predict   send rows to a deployment and print its predictions
+  monitor   a deployment's monitoring windows: drift, data quality, live quality
+  feedback  push ground-truth labels for served predictions (by request id)
   train     train a model on local data with a built-in trainer (gbdt)
   version   print the version
 
@@ -88,6 +90,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runServe(ctx, rest, stdout, stderr)
 	case "predict":
 		return runPredict(ctx, rest, stdout, stderr, os.Stdin)
+	case "monitor":
+		return runMonitor(ctx, rest, stdout, stderr)
+	case "feedback":
+		return runFeedback(ctx, rest, stdout, stderr, os.Stdin)
 	case "train":
 		return runTrain(ctx, rest, stdout, stderr)
 	case "version":

@@ -162,9 +162,10 @@ func TestCanaryRolledBackAutomatically(t *testing.T) {
 		return resp.StatusCode == http.StatusOK
 	})
 
+	const workers = 4
 	res := &loadResult{}
 	stop := make(chan struct{})
-	wg := load(m.URL(), "weather", 4, stop, res)
+	wg := load(m.URL(), "weather", workers, stop, res)
 	defer func() {
 		select {
 		case <-stop:
@@ -214,8 +215,11 @@ func TestCanaryRolledBackAutomatically(t *testing.T) {
 	if failed == 0 {
 		t.Errorf("the canary never failed: %v", res.byRev)
 	}
-	if after := res.byRev[canary][http.StatusInternalServerError]; after != before {
-		t.Errorf("the canary answered %d more errors after its rollback was recorded", after-before)
+	// Requests already routed to the canary when the rollback was seen
+	// (at most one per client) may still answer with its error; none
+	// sent later may.
+	if after := res.byRev[canary][http.StatusInternalServerError]; after-before > workers {
+		t.Errorf("the canary answered %d more errors after its rollback was recorded; at most %d (the requests in flight) may", after-before, workers)
 	}
 	t.Logf("answers by revision and status: %v (canary revision %s)", res.byRev, canary)
 

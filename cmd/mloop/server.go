@@ -20,6 +20,7 @@ import (
 	"github.com/mloop/mloop/internal/artifact"
 	"github.com/mloop/mloop/internal/dataset"
 	"github.com/mloop/mloop/internal/httpapi"
+	"github.com/mloop/mloop/internal/monitor"
 	"github.com/mloop/mloop/internal/pipeline"
 	"github.com/mloop/mloop/internal/registry"
 	"github.com/mloop/mloop/internal/serving/deploy"
@@ -64,6 +65,14 @@ type Config struct {
 	// PayloadLog logs served requests (inputs, outputs, latency) to the
 	// artifact store (MLOOP_PAYLOAD_LOG).
 	PayloadLog bool
+	// Monitor watches what the data plane serves (MLOOP_MONITOR): windows
+	// of input and prediction profiles, drift against the training data,
+	// data quality and feedback quality (docs/monitoring.md). Only with
+	// Serving.
+	Monitor bool
+	// MonitorWindow is the length of a monitoring window
+	// (MLOOP_MONITOR_WINDOW; default 1h).
+	MonitorWindow time.Duration
 	// ServingDir caches the model files the data plane loads
 	// (MLOOP_SERVING_DIR); empty means DataDir/serving.
 	ServingDir string
@@ -85,6 +94,8 @@ func NewConfig() Config {
 		LogFormat:           "text",
 		Serving:             true,
 		PayloadLog:          true,
+		Monitor:             true,
+		MonitorWindow:       time.Hour,
 		ShutdownTimeout:     30 * time.Second,
 	}
 }
@@ -155,6 +166,9 @@ type Main struct {
 	// Payloads logs served requests to the artifact store; nil when
 	// Config.PayloadLog or Config.Serving is false.
 	Payloads *payloadlog.Logger
+	// Monitor watches the deployments this server serves; nil when
+	// Config.Monitor or Config.Serving is false.
+	Monitor *monitor.Monitor
 	// Metrics is exported at GET /metrics.
 	Metrics *prometheus.Registry
 	// ProcessOutput receives the output of process models; nil discards it.
@@ -184,6 +198,10 @@ func (m *Main) Open(ctx context.Context) (err error) {
 				m.Payloads.Close(context.Background())
 				m.stopPayloads()
 				m.Payloads = nil
+			}
+			if m.Monitor != nil {
+				m.Monitor.Close(context.Background())
+				m.Monitor = nil
 			}
 			m.closeStores()
 		}
@@ -226,7 +244,20 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		if m.Config.PayloadLog {
 			m.Payloads, m.stopPayloads = startPayloadLogger(m.Artifacts, m.Logger)
 		}
+		// A nil *monitor.Monitor in the interface would not be nil.
+		var observer interface{ Observe(*monitor.Observation) }
+		if m.Config.Monitor {
+			m.Monitor = monitor.New(sqlstore.NewMonitorStore(m.DB),
+				&monitor.LineageReferences{Lineage: m.Pipelines, Datasets: datasetSvc},
+				monitor.Config{Window: m.Config.MonitorWindow, Registerer: m.Metrics, Logger: m.Logger})
+			if err = m.Monitor.Open(ctx); err != nil {
+				m.Monitor = nil
+				return fmt.Errorf("start monitoring: %w", err)
+			}
+			observer = m.Monitor
+		}
 		m.Router = router.New(m.Deployments, router.Config{
+			Monitor:       observer,
 			CacheDir:      m.Config.servingDir(),
 			Payloads:      m.Payloads,
 			Registerer:    m.Metrics,
@@ -255,6 +286,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if m.Router != nil {
 		api.Serving = m.Router.Handler()
 		api.ServingStatus = m.Router.Status
+	}
+	if m.Monitor != nil {
+		api.Monitor = m.Monitor
 	}
 	m.HTTPServer = newHTTPServer(api.Handler(), m.Logger)
 	if err = m.listen(m.Config.Addr, "server"); err != nil {
@@ -286,13 +320,14 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}
 	m.Logger.Info("mloop server listening", "url", m.URL(), "db", redactDSN(m.Config.dbDSN()),
 		"artifacts", redactDSN(m.Config.artifactsURL()), "serving", m.Router != nil,
-		"payload_log", m.Payloads != nil, "version", versionString())
+		"payload_log", m.Payloads != nil, "monitor", m.Monitor != nil, "version", versionString())
 	return nil
 }
 
 // Close stops accepting connections, lets in-flight requests finish (up to
 // Config.ShutdownTimeout; followed logs and serving-state long polls end at
-// once), stops the data plane and its models, writes the queued payload
+// once), stops the data plane and its models, saves the monitor's open
+// windows, writes the queued payload
 // records, stops the pipeline controllers and the alias follower, then
 // closes the stores.
 func (m *Main) Close() error {
@@ -310,6 +345,14 @@ func (m *Main) Close() error {
 			err = errors.Join(err, fmt.Errorf("stop serving: %w", rerr))
 		}
 		m.Router = nil
+	}
+	if m.Monitor != nil {
+		// After the data plane (nothing more to observe), before the
+		// stores: the open windows are saved.
+		if merr := m.Monitor.Close(ctx); merr != nil {
+			err = errors.Join(err, fmt.Errorf("stop monitoring: %w", merr))
+		}
+		m.Monitor = nil
 	}
 	if m.Payloads != nil {
 		if perr := m.Payloads.Close(ctx); perr != nil {
@@ -446,9 +489,27 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitUsage
 	}
 	fs.BoolVar(&cfg.PayloadLog, "payload-log", payloadLog, "log served requests (inputs, outputs, latency; sampled per deployment) to the artifact store under payloads/ [MLOOP_PAYLOAD_LOG]")
+	monitorOn, err := envBool("MLOOP_MONITOR", cfg.Monitor)
+	if err != nil {
+		fmt.Fprintf(stderr, "mloop server: %v\n", err)
+		return exitUsage
+	}
+	fs.BoolVar(&cfg.Monitor, "monitor", monitorOn, "monitor served deployments: windows of input and prediction profiles, drift against the training data, data quality, feedback quality (see mloop monitor, mloop feedback) [MLOOP_MONITOR]")
+	window := cfg.MonitorWindow
+	if v := os.Getenv("MLOOP_MONITOR_WINDOW"); v != "" {
+		if window, err = time.ParseDuration(v); err != nil || window <= 0 {
+			fmt.Fprintf(stderr, "mloop server: invalid MLOOP_MONITOR_WINDOW=%q: use a positive duration such as 1h or 15m\n", v)
+			return exitUsage
+		}
+	}
+	fs.DurationVar(&cfg.MonitorWindow, "monitor-window", window, "length of a monitoring window [MLOOP_MONITOR_WINDOW]")
 	fs.StringVar(&cfg.ServingDir, "serving-dir", envOr("MLOOP_SERVING_DIR", ""), "folder caching the model files the data plane loads (default DATA/serving) [MLOOP_SERVING_DIR]")
 	if code, ok := parseNoArgs(fs, args, stderr); !ok {
 		return code
+	}
+	if cfg.MonitorWindow <= 0 {
+		fmt.Fprintf(stderr, "mloop server: invalid --monitor-window %s: use a positive duration such as 1h or 15m\n", cfg.MonitorWindow)
+		return exitUsage
 	}
 	logger, err := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
 	if err != nil {

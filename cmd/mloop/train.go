@@ -11,10 +11,12 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/mloop/mloop"
+	"github.com/mloop/mloop/internal/client"
 	"github.com/mloop/mloop/internal/dataset"
 	"github.com/mloop/mloop/internal/train/gbdt"
 )
@@ -33,7 +35,8 @@ Run 'mloop train <trainer> -h' for a trainer's flags.
 const trainGBDTUsage = `Usage: mloop train gbdt --data PATH --label COLUMN [flags]
 
 Trains gradient-boosted trees on PATH (a CSV, TSV, NDJSON or Parquet file,
-or a folder of them; several comma-separated) and writes the model as an
+a folder of them, or a dataset version data://NAME@VERSION; several
+comma-separated) and writes the model as an
 XGBoost JSON file (--out) that XGBoost and mloop's serving runtime load,
 and its metrics as a JSON object of numbers (--metrics): the validation
 data's under plain names (auc, logloss, accuracy for binary:logistic;
@@ -43,9 +46,11 @@ reg:squarederror) and the training data's as train_auc, train_logloss, ….
 Features are every column but the label unless --features lists them.
 Text columns are categorical, and --categorical makes others so. Category
 names and text class labels are kept in the model file's attributes
-(mloop_categories, mloop_classes). Dataset references (data://NAME@VERSION)
-are not read yet: pull the version with 'mloop data pull REF DIR' and pass
-the folder.
+(mloop_categories, mloop_classes).
+
+A dataset reference data://NAME@VERSION (VERSION a number, latest or
+sha256:PREFIX) is looked up on the server (--server) and its files read
+from the local blob cache (--cache), downloaded once.
 
 Progress goes to stderr every --progress-every trees. Exit status: 0 the
 model was written; 1 training failed (bad data, unreadable files); 2 bad
@@ -112,6 +117,8 @@ func trainGBDT(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		every       = fs.Int("progress-every", 10, "report progress every N trees")
 		quiet       = fs.Bool("quiet", false, "report no progress")
 		asJSON      = fs.Bool("json", false, "print a summary as JSON on stdout")
+		server      = fs.String("server", envOr("MLOOP_SERVER", client.DefaultServer), "URL of the mloop server holding data:// references [MLOOP_SERVER]")
+		cacheDir    = fs.String("cache", envOr("MLOOP_CACHE", ""), "folder caching downloaded dataset files (default $XDG_CACHE_HOME/mloop/blobs or ~/.cache/mloop/blobs) [MLOOP_CACHE]")
 	)
 	cfg := def
 	fs.IntVar(&cfg.NumTrees, "num-trees", def.NumTrees, "boosting rounds")
@@ -176,13 +183,17 @@ func trainGBDT(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if _, err := check.WithDefaults(); err != nil {
 		return usageError("%s", mloop.ErrorMessage(err))
 	}
-	trainFiles, err := trainDataFiles(*data)
+	src := &trainSource{server: *server, cache: *cacheDir}
+	if !*quiet {
+		src.log = stderr
+	}
+	trainFiles, err := src.files(ctx, *data)
 	if err != nil {
 		return usageError("--data: %s", errorText(err))
 	}
 	var validFiles []string
 	if *valid != "" {
-		if validFiles, err = trainDataFiles(*valid); err != nil {
+		if validFiles, err = src.files(ctx, *valid); err != nil {
 			return usageError("--valid: %s", errorText(err))
 		}
 	}
@@ -274,13 +285,31 @@ func trainGBDT(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	return exitOK
 }
 
-// trainDataFiles returns the data files of a comma-separated list of files and
-// folders.
-func trainDataFiles(arg string) ([]string, error) {
+// trainSource finds the data files of --data and --valid: local files and
+// folders, and dataset versions fetched from a server through the blob
+// cache.
+type trainSource struct {
+	server, cache string
+	// log, when not nil, receives a line per dataset version fetched.
+	log io.Writer
+}
+
+// files returns the data files of a comma-separated list of files, folders
+// and dataset references (data://NAME@VERSION, or NAME@VERSION when no such
+// file exists).
+func (s *trainSource) files(ctx context.Context, arg string) ([]string, error) {
 	var files []string
 	for _, p := range trainSplitList(arg) {
-		if strings.Contains(p, "://") || (strings.Contains(p, "@") && !trainFileExists(p)) {
-			return nil, fmt.Errorf("%s: dataset references are not read yet; pull the version with 'mloop data pull REF DIR' and pass the folder", p)
+		if ref, ok := strings.CutPrefix(p, "data://"); ok || (strings.Contains(p, "@") && !trainFileExists(p)) {
+			fs, err := s.version(ctx, ref)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", p, err)
+			}
+			files = append(files, fs...)
+			continue
+		}
+		if strings.Contains(p, "://") {
+			return nil, fmt.Errorf("%s: give a file, a folder or a dataset reference data://NAME@VERSION", p)
 		}
 		fs, err := dataset.DataFiles(p, false)
 		if err != nil {
@@ -292,6 +321,36 @@ func trainDataFiles(arg string) ([]string, error) {
 		return nil, errors.New("no data files given")
 	}
 	return files, nil
+}
+
+// version returns the local files of the dataset version ref names,
+// downloading those the cache lacks.
+func (s *trainSource) version(ctx context.Context, ref string) ([]string, error) {
+	r, err := dataset.ParseRef(ref)
+	if err != nil {
+		return nil, err
+	}
+	c := client.New(s.server, nil)
+	v, err := c.GetVersion(ctx, r.Name, r.Selector(), false)
+	if mloop.IsNotFound(err) {
+		return nil, err
+	} else if err != nil {
+		return nil, fmt.Errorf("%w (set --server or MLOOP_SERVER, or pull the version with 'mloop data pull REF DIR' and pass the folder)", err)
+	}
+	dir := s.cache
+	if dir == "" {
+		if dir, err = client.DefaultCacheDir(); err != nil {
+			return nil, err
+		}
+	}
+	paths, err := client.NewBlobCache(dir, c).Materialize(ctx, v, nil)
+	if err != nil {
+		return nil, err
+	}
+	if s.log != nil {
+		fmt.Fprintf(s.log, "%s: %d file(s), %s rows, cached in %s\n", v.Ref(), len(paths), strconv.FormatInt(v.Rows, 10), dir)
+	}
+	return paths, nil
 }
 
 func trainFileExists(p string) bool {

@@ -168,5 +168,11 @@ func (s *Server) routes() []route {
 		{"GET", apiV1, "deployments/{name}/events", s.deploymentEvents},
 		{"GET", apiV1, "deployments/{name}/history", s.deploymentHistory},
 		{"GET", apiV1, "serving/state", s.servingState},
+
+		// mloop: monitoring and feedback (docs/monitoring.md).
+		{"GET", apiV1, "monitoring/{deployment}/windows", s.monitoringWindows},
+		{"GET", apiV1, "monitoring/{deployment}/current", s.monitoringCurrent},
+		{"GET", apiV1, "monitoring/{deployment}/quality", s.monitoringQuality},
+		{"POST", apiV1, "feedback", s.postFeedback},
 	}
 }

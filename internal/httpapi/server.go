@@ -23,6 +23,7 @@ import (
 	"github.com/mloop/mloop"
 	"github.com/mloop/mloop/internal/artifact"
 	"github.com/mloop/mloop/internal/dataset"
+	"github.com/mloop/mloop/internal/monitor"
 	"github.com/mloop/mloop/internal/pipeline"
 	"github.com/mloop/mloop/internal/registry"
 	"github.com/mloop/mloop/internal/serving/deploy"
@@ -60,6 +61,9 @@ type Server struct {
 	// ServingStatus, when set, reports what this server's data plane
 	// serves of a deployment, for GET /api/v1/deployments/{name}.
 	ServingStatus func(name string) (*router.DeploymentStatus, bool)
+	// Monitor, when set, answers /api/v1/monitoring/… and takes feedback
+	// at /api/v1/feedback; when nil those endpoints answer NOT_IMPLEMENTED.
+	Monitor *monitor.Monitor
 	// Metrics, when set, answers GET /metrics (Prometheus text format).
 	Metrics http.Handler
 	// Done, when closed, ends long-lived answers (followed pipeline logs)

@@ -324,8 +324,9 @@ func checkOutputs(names []string) error {
 }
 
 // finish records an answered request: its revision's window, metrics, the
-// shadow copy (shadowBody is set for a primary's successful answer when
-// the deployment has a shadow that takes it) and the payload log. Log
+// monitor, the shadow copy (shadowBody is set for a primary's successful
+// answer when the deployment has a shadow that takes it) and the payload
+// log. Log
 // takes ownership of batch.Values and out; the shadow copy takes out when
 // Log does not, and shadowBody (finish reports whether it did).
 func (r *Router) finish(d *deployment, t *table, e *entry, start time.Time, id string, status int,
@@ -333,6 +334,9 @@ func (r *Router) finish(d *deployment, t *table, e *entry, start time.Time, id s
 	now := time.Now()
 	latency := now.Sub(start)
 	failed := status >= 500 && status != statusClientClosed
+	// The monitor first: the window below may trip a canary at once, and
+	// the answer should not be held up by more work after that.
+	r.observe(d, e, now, latency, id, status, e.rev.features, batch, out, e.rev.outputs)
 	e.rev.window.Observe(now, latency, failed)
 	if e.m != nil {
 		e.m.observe(status, latency)

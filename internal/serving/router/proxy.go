@@ -178,15 +178,16 @@ func (r *Router) proxyInfer(w http.ResponseWriter, req *http.Request, p proto, d
 	}
 	id := r.requestID(rawID, req)
 	logged := r.cfg.Payloads != nil && payloadlog.Keep(id, t.sample)
+	monitored := r.cfg.Monitor != nil && e.role != deploy.RoleShadow && p == protoOIP
 	var batch serving.Batch
-	if logged && p == protoOIP {
+	if (logged || monitored) && p == protoOIP {
 		// The inputs, for the payload log; the process judges the body.
 		if _, b, err := protocol.DecodeOIPTensors(body.bytes(), t.maxRows); err == nil {
 			batch = b
 		}
 	}
 	shadow := e.role == deploy.RolePrimary && t.shadow != nil && p == protoOIP
-	cw := &captureWriter{ResponseWriter: w, rev: rev, id: id, capture: logged || shadow}
+	cw := &captureWriter{ResponseWriter: w, rev: rev, id: id, capture: logged || shadow || monitored}
 	if rd := setBody(req, body); rd != nil {
 		defer rd.Close()
 	}
@@ -201,7 +202,7 @@ func (r *Router) proxyInfer(w http.ResponseWriter, req *http.Request, p proto, d
 	var out []float32
 	var perRow int
 	var errMsg string
-	if status == http.StatusOK && p == protoOIP && logged && !cw.truncated {
+	if status == http.StatusOK && p == protoOIP && (logged || monitored) && !cw.truncated {
 		if vals, n, err := DecodeOIPOutputs(cw.buf.Bytes()); err == nil {
 			out, perRow = vals, n
 		}
@@ -216,13 +217,26 @@ func (r *Router) proxyInfer(w http.ResponseWriter, req *http.Request, p proto, d
 	r.finishProxied(d, t, e, start, id, status, batch, out, perRow, errMsg, body, answer, logged)
 }
 
-// finishProxied records a proxied request like finish. With an answer,
+// finishProxied records a proxied request like finish. The payload log
+// gets batch and out only when logged says it keeps the request. With an answer,
 // a shadow copy takes a use of body and the answer (which the shadow
 // worker reads the primary's outputs from).
 func (r *Router) finishProxied(d *deployment, t *table, e *entry, start time.Time, id string, status int,
 	batch serving.Batch, out []float32, perRow int, errMsg string, body *sharedBody, answer []byte, logged bool) {
 	now := time.Now()
 	latency := now.Sub(start)
+	// The monitor first, as in finish.
+	if r.cfg.Monitor != nil {
+		var features []serving.Feature
+		if batch.Rows > 0 {
+			features = e.rev.procFeatures(batch.Cols)
+		} else if e.rev.info != nil && len(e.rev.info.Features) > 0 {
+			features = e.rev.info.Features
+		} else if f := e.rev.monFeatures.Load(); f != nil {
+			features = *f
+		}
+		r.observe(d, e, now, latency, id, status, features, batch, out, perRow)
+	}
 	e.rev.window.Observe(now, latency, status >= 500 && status != statusClientClosed)
 	if e.m != nil {
 		e.m.observe(status, latency)

@@ -73,6 +73,9 @@ type revision struct {
 	features  []serving.Feature
 	outputs   int
 	objective string
+	// monFeatures are the columns a process revision's requests are
+	// observed under when its model declares none (see procFeatures).
+	monFeatures atomic.Pointer[[]serving.Feature]
 
 	inflight atomic.Int64
 	closing  atomic.Bool

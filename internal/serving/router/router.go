@@ -104,6 +104,18 @@
 // IfCanaryRevision, so a stale decision never removes a newer canary (a
 // failed call is retried at the next check).
 //
+// # Monitoring
+//
+// With Config.Monitor set, every request a primary or a canary answered is
+// observed once it is answered (before the payload log takes its slices):
+// native revisions hand over the decoded inputs and the outputs; process
+// revisions' OIP requests are decoded (their tensors, as for the payload
+// log) and their answers read for the outputs, while their KServe V1 and
+// MLflow requests are observed without rows (status and latency only).
+// Observations come from a pool and carry strings the revision holds, so
+// observing allocates nothing on the router's side. Shadow runs are not
+// observed.
+//
 // # Payload log and metrics
 //
 // Answered requests (and shadow runs, under the shadow's revision) are
@@ -146,6 +158,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/mloop/mloop"
+	"github.com/mloop/mloop/internal/monitor"
 	"github.com/mloop/mloop/internal/serving/deploy"
 	"github.com/mloop/mloop/internal/serving/payloadlog"
 )
@@ -209,6 +222,12 @@ type Config struct {
 	ProcessOutput io.Writer
 	// Version is the server version reported by GET /v2.
 	Version string
+	// Monitor, when set, observes every request a primary or a canary
+	// answered (errors included; shadow runs are not observed): the
+	// deployment, revision, model version, request id, decoded inputs,
+	// outputs, status and latency. nil observes nothing. Observe must not
+	// keep the observation or its slices (*monitor.Monitor copies them).
+	Monitor interface{ Observe(*monitor.Observation) }
 }
 
 // Router serves the deployments of a control plane. Create it with New,
