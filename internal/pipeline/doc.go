@@ -23,5 +23,5 @@
 // pure guardrail decision in trigger_policy.go). Steps run through an
 // Executor (executor.go; the local one in local*.go; conformance suite in
 // executortest) or, for `uses:`, in-process as a Builtin (builtin_*.go:
-// validate, gate, register).
+// validate, gate, register, train/gbdt).
 package pipeline
