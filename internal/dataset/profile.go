@@ -25,6 +25,10 @@ type ProfileOptions struct {
 	FrequentLimit int             // distinct values counted exactly (stats.DefaultFrequentLimit)
 	HistogramBins int             // bins of the summary histogram (20)
 	Types         map[string]Type // column types forced by the user (text formats)
+	// Workers is how many goroutines Add spreads a batch's columns over
+	// (GOMAXPROCS when zero); live monitoring uses one, so that it never
+	// takes every CPU from the requests it watches.
+	Workers int
 }
 
 // DefaultHistogramBins is the number of bins of a profile's histogram when
@@ -141,7 +145,8 @@ func (p *Profile) Column(name string) *ColumnProfile {
 // parse as that type (any value is a string), and the first one that does
 // not is the error.
 //
-// Add spreads the columns of each batch over GOMAXPROCS goroutines; every
+// Add spreads the columns of each batch over GOMAXPROCS goroutines
+// (ProfileOptions.Workers when set); every
 // column's statistics are touched by one goroutine at a time, and Add returns
 // only when the whole batch is profiled, as Batch's reuse requires.
 type Profiler struct {
@@ -157,7 +162,11 @@ type Profiler struct {
 // names the input in errors.
 func NewProfiler(file string, cols []Column, opts ProfileOptions) *Profiler {
 	opts = opts.withDefaults()
-	p := &Profiler{file: file, opts: opts, workers: runtime.GOMAXPROCS(0)}
+	workers := opts.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	p := &Profiler{file: file, opts: opts, workers: workers}
 	for _, c := range cols {
 		// A declared type also applies to text values of that column.
 		a := &colAcc{name: c.Name, declared: c.Type, forced: c.Type, file: file, opts: &p.opts}

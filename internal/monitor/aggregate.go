@@ -171,8 +171,12 @@ func (a *aggregator) mvWindow(w *openWindow, mv *mvState) *mvWindow {
 		pcols[i] = dataset.Column{Name: n, Type: dataset.TypeFloat}
 		mw.pb.Cols[i].Kind = dataset.KindFloat
 	}
-	mw.feat = dataset.NewProfiler(mv.dep.name+" "+mv.key, fcols, dataset.ProfileOptions{})
-	mw.pred = dataset.NewProfiler(mv.dep.name+" "+mv.key+" predictions", pcols, dataset.ProfileOptions{})
+	// One goroutine each: the monitor's work must leave the other CPUs to
+	// the requests it watches (spreading columns over every CPU made the
+	// serving p99 spike when a buffer was profiled).
+	opts := dataset.ProfileOptions{Workers: 1}
+	mw.feat = dataset.NewProfiler(mv.dep.name+" "+mv.key, fcols, opts)
+	mw.pred = dataset.NewProfiler(mv.dep.name+" "+mv.key+" predictions", pcols, opts)
 	mw.ref = &winRef{id: newWindowID(), mv: mv, start: w.start}
 	m.fb.openWindow(mw.ref)
 	w.mvs[mv] = mw
