@@ -2,6 +2,7 @@ package monitor
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -120,19 +121,86 @@ type winRef struct {
 	closed  bool
 	saved   bool
 	failed  bool
+	// slot is 1 + the window's index in feedbackIndex.wins while tracked
+	// predictions name it (0: none); tracked counts those predictions.
+	slot    int32
+	tracked int
 }
 
-// trackedPred is one prediction labels may join (40 bytes + probs).
+// trackedPred is one prediction labels may join (40 bytes). It holds no
+// pointer, so the garbage collector does not scan the ring of millions of
+// them: its window is an index in feedbackIndex.wins and the outputs of a
+// multi-output model are in the feedbackIndex.outs arena.
 type trackedPred struct {
-	key     uint64 // hash of the request id (and row)
-	t       int64  // unix nanoseconds
-	win     *winRef
-	probs   []float32 // outputs of a multi-output model
-	pred    float32   // output of a one-output model
+	key     uint64  // hash of the request id (and row)
+	t       int64   // unix nanoseconds
+	off     int64   // outputs of a multi-output model: outs at logical offset off
+	pred    float32 // output of a one-output model
+	win     int32   // index of the window in feedbackIndex.wins
+	outs    uint32  // outputs in the arena (0: none, the model has one output)
 	labeled bool
 }
 
-// feedbackIndex is a ring of tracked predictions with a hash index.
+// floatRing is a FIFO of runs of float32 in one growable circular buffer.
+// A run is addressed by its logical offset, which never changes: it is at
+// buf[off%len(buf)], wrapping around the end of buf. It holds no pointer.
+type floatRing struct {
+	buf  []float32
+	head int64 // logical offset of the oldest float
+	tail int64 // logical offset past the newest float
+}
+
+// push appends v and returns its logical offset, growing the buffer as
+// needed.
+func (r *floatRing) push(v []float32) int64 {
+	if need := r.tail - r.head + int64(len(v)); need > int64(len(r.buf)) {
+		r.grow(need)
+	}
+	off := r.tail
+	ringWrite(r.buf, off, v)
+	r.tail += int64(len(v))
+	return off
+}
+
+// grow moves the live floats to a buffer of at least need floats, at the
+// same logical offsets.
+func (r *floatRing) grow(need int64) {
+	nb := make([]float32, max(2*int64(len(r.buf)), need, 64))
+	n := int64(len(r.buf))
+	for o := r.head; o < r.tail; {
+		i := o % n
+		k := min(r.tail-o, n-i)
+		ringWrite(nb, o, r.buf[i:i+k])
+		o += k
+	}
+	r.buf = nb
+}
+
+// pop removes the oldest run, of n floats at logical offset off.
+func (r *floatRing) pop(off int64, n uint32) {
+	r.head = off + int64(n)
+	if r.head == r.tail {
+		r.head, r.tail = 0, 0
+	}
+}
+
+// read copies the run of len(dst) floats at logical offset off into dst.
+func (r *floatRing) read(off int64, dst []float32) {
+	i := int(off % int64(len(r.buf)))
+	k := copy(dst, r.buf[i:])
+	copy(dst[k:], r.buf)
+}
+
+// ringWrite copies v into the circular buffer buf at logical offset off.
+func ringWrite(buf []float32, off int64, v []float32) {
+	i := int(off % int64(len(buf)))
+	k := copy(buf[i:], v)
+	copy(buf, v[k:])
+}
+
+// feedbackIndex is a ring of tracked predictions with a hash index. The
+// ring, the index and the arena of outputs hold no pointer; the few
+// windows the tracked predictions name are in wins.
 type feedbackIndex struct {
 	mu      sync.Mutex
 	max     int
@@ -140,6 +208,10 @@ type feedbackIndex struct {
 	head    int // oldest entry
 	n       int
 	index   map[uint64]int32
+	outs    floatRing // outputs of multi-output models, in ring order
+	wins    []*winRef // windows named by tracked predictions (nil: free)
+	free    []int32   // free indices in wins
+	scratch []float32 // a prediction's outputs, for join
 	evicted int64
 	pending map[*winRef]struct{}
 }
@@ -225,24 +297,25 @@ func (f *feedbackIndex) track(w *winRef, seg []reqRec, y []float32, outs int) {
 			if n > 1 {
 				key = rowKey(h, i)
 			}
-			out := y[(row+i)*outs : (row+i+1)*outs]
-			e := trackedPred{key: key, t: r.t, win: w}
-			if outs == 1 {
-				e.pred = out[0]
-			} else {
-				e.probs = append([]float32(nil), out...)
-			}
-			f.push(e)
+			f.push(w, key, r.t, y[(row+i)*outs:(row+i+1)*outs])
 		}
 		row += n
 	}
 }
 
-// push appends an entry, evicting the oldest when the ring is full. The
-// ring grows as needed up to max entries.
-func (f *feedbackIndex) push(e trackedPred) {
+// push appends a prediction of window w with outputs out, evicting the
+// oldest when the ring is full. The ring grows as needed up to max
+// entries.
+func (f *feedbackIndex) push(w *winRef, key uint64, t int64, out []float32) {
 	if f.n == f.max {
 		f.evictOldest()
+	}
+	e := trackedPred{key: key, t: t, win: f.acquire(w)}
+	switch {
+	case len(out) == 1:
+		e.pred = out[0]
+	case len(out) > 1:
+		e.off, e.outs = f.outs.push(out), uint32(len(out))
 	}
 	var pos int
 	if f.n == len(f.ring) {
@@ -257,6 +330,34 @@ func (f *feedbackIndex) push(e trackedPred) {
 	}
 	f.n++
 	f.index[e.key] = int32(pos)
+}
+
+// acquire counts one more tracked prediction of window w and returns its
+// index in wins, giving it one if it has none.
+func (f *feedbackIndex) acquire(w *winRef) int32 {
+	if w.slot == 0 {
+		var i int32
+		if k := len(f.free); k > 0 {
+			i, f.free = f.free[k-1], f.free[:k-1]
+		} else {
+			i = int32(len(f.wins))
+			f.wins = append(f.wins, nil)
+		}
+		f.wins[i], w.slot = w, i+1
+	}
+	w.tracked++
+	return w.slot - 1
+}
+
+// release counts one less tracked prediction of the window at index i of
+// wins, freeing the index when none is left: no entry names it any more.
+func (f *feedbackIndex) release(i int32) {
+	w := f.wins[i]
+	w.tracked--
+	if w.tracked == 0 {
+		f.wins[i], w.slot = nil, 0
+		f.free = append(f.free, i)
+	}
 }
 
 // linearize moves a full, wrapped ring's entries to the start of a new
@@ -279,6 +380,10 @@ func (f *feedbackIndex) evictOldest() {
 	old := &f.ring[f.head]
 	if p, ok := f.index[old.key]; ok && int(p) == f.head {
 		delete(f.index, old.key)
+	}
+	f.release(old.win)
+	if old.outs > 0 {
+		f.outs.pop(old.off, old.outs)
 	}
 	*old = trackedPred{}
 	f.head = (f.head + 1) % len(f.ring)
@@ -334,18 +439,22 @@ func (f *feedbackIndex) join(l Label, now time.Time, horizon int64) int {
 	if e.labeled {
 		return outcomeDuplicate
 	}
-	mv := e.win.mv
-	if validLabel(mv.task, l.Value, len(e.probs)) != nil {
+	w := f.wins[e.win]
+	mv := w.mv
+	if validLabel(mv.task, l.Value, int(e.outs)) != nil {
 		return outcomeInvalid
 	}
 	e.labeled = true
-	pred := e.probs
-	if pred == nil {
-		pred = []float32{e.pred}
+	var pred []float32
+	if e.outs > 0 {
+		pred = slices.Grow(f.scratch[:0], int(e.outs))[:e.outs]
+		f.outs.read(e.off, pred)
+	} else {
+		pred = append(f.scratch[:0], e.pred)
 	}
+	f.scratch = pred
 	margin := mv.objective == "binary:logitraw"
 	mv.quality.add(l.Value, pred, margin)
-	w := e.win
 	switch {
 	case w.live != nil:
 		w.live.add(l.Value, pred, margin)
