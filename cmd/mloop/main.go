@@ -57,6 +57,7 @@ Commands:
   predict   send rows to a deployment and print its predictions
   monitor   a deployment's monitoring windows: drift, data quality, live quality
   feedback  push ground-truth labels for served predictions (by request id)
+  alert     alert rules on monitoring windows (webhooks, retraining) and their alerts
   train     train a model on local data with a built-in trainer (gbdt)
   version   print the version
 
@@ -94,6 +95,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runMonitor(ctx, rest, stdout, stderr)
 	case "feedback":
 		return runFeedback(ctx, rest, stdout, stderr, os.Stdin)
+	case "alert":
+		return runAlert(ctx, rest, stdout, stderr)
 	case "train":
 		return runTrain(ctx, rest, stdout, stderr)
 	case "version":

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/mloop/mloop"
+	"github.com/mloop/mloop/internal/alert"
 	"github.com/mloop/mloop/internal/artifact"
 	"github.com/mloop/mloop/internal/dataset"
 	"github.com/mloop/mloop/internal/httpapi"
@@ -169,6 +170,9 @@ type Main struct {
 	// Monitor watches the deployments this server serves; nil when
 	// Config.Monitor or Config.Serving is false.
 	Monitor *monitor.Monitor
+	// Alerts evaluates alert rules on the monitor's closed windows and
+	// runs their actions; nil when Monitor is nil.
+	Alerts *alert.Engine
 	// Metrics is exported at GET /metrics.
 	Metrics *prometheus.Registry
 	// ProcessOutput receives the output of process models; nil discards it.
@@ -202,6 +206,10 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			if m.Monitor != nil {
 				m.Monitor.Close(context.Background())
 				m.Monitor = nil
+			}
+			if m.Alerts != nil {
+				m.Alerts.Close(context.Background())
+				m.Alerts = nil
 			}
 			m.closeStores()
 		}
@@ -247,9 +255,18 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		// A nil *monitor.Monitor in the interface would not be nil.
 		var observer interface{ Observe(*monitor.Observation) }
 		if m.Config.Monitor {
+			// The alert engine judges each window the monitor closes; it
+			// opens first so that no window closes before it listens.
+			m.Alerts = alert.NewEngine(sqlstore.NewAlertStore(m.DB), m.Pipelines,
+				alert.Config{Registerer: m.Metrics, Logger: m.Logger})
+			if err = m.Alerts.Open(ctx); err != nil {
+				m.Alerts = nil
+				return fmt.Errorf("start alerting: %w", err)
+			}
 			m.Monitor = monitor.New(sqlstore.NewMonitorStore(m.DB),
 				&monitor.LineageReferences{Lineage: m.Pipelines, Datasets: datasetSvc},
-				monitor.Config{Window: m.Config.MonitorWindow, Registerer: m.Metrics, Logger: m.Logger})
+				monitor.Config{Window: m.Config.MonitorWindow, Registerer: m.Metrics, Logger: m.Logger,
+					OnWindow: m.Alerts.OnWindow})
 			if err = m.Monitor.Open(ctx); err != nil {
 				m.Monitor = nil
 				return fmt.Errorf("start monitoring: %w", err)
@@ -290,6 +307,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if m.Monitor != nil {
 		api.Monitor = m.Monitor
 	}
+	if m.Alerts != nil {
+		api.Alerts = m.Alerts
+	}
 	m.HTTPServer = newHTTPServer(api.Handler(), m.Logger)
 	if err = m.listen(m.Config.Addr, "server"); err != nil {
 		return err
@@ -327,9 +347,9 @@ func (m *Main) Open(ctx context.Context) (err error) {
 // Close stops accepting connections, lets in-flight requests finish (up to
 // Config.ShutdownTimeout; followed logs and serving-state long polls end at
 // once), stops the data plane and its models, saves the monitor's open
-// windows, writes the queued payload
-// records, stops the pipeline controllers and the alias follower, then
-// closes the stores.
+// windows (the alert engine judging the last ones), stops the alert
+// engine, writes the queued payload records, stops the pipeline
+// controllers and the alias follower, then closes the stores.
 func (m *Main) Close() error {
 	var err error
 	if m.stopping != nil {
@@ -353,6 +373,14 @@ func (m *Main) Close() error {
 			err = errors.Join(err, fmt.Errorf("stop monitoring: %w", merr))
 		}
 		m.Monitor = nil
+	}
+	if m.Alerts != nil {
+		// After the monitor, whose last windows it judges: deliveries in
+		// flight finish their attempt, queued ones are recorded as dropped.
+		if aerr := m.Alerts.Close(ctx); aerr != nil {
+			err = errors.Join(err, fmt.Errorf("stop alerting: %w", aerr))
+		}
+		m.Alerts = nil
 	}
 	if m.Payloads != nil {
 		if perr := m.Payloads.Close(ctx); perr != nil {
@@ -494,7 +522,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "mloop server: %v\n", err)
 		return exitUsage
 	}
-	fs.BoolVar(&cfg.Monitor, "monitor", monitorOn, "monitor served deployments: windows of input and prediction profiles, drift against the training data, data quality, feedback quality (see mloop monitor, mloop feedback) [MLOOP_MONITOR]")
+	fs.BoolVar(&cfg.Monitor, "monitor", monitorOn, "monitor served deployments: windows of input and prediction profiles, drift against the training data, data quality, feedback quality, and alert rules on each window (see mloop monitor, mloop feedback, mloop alert) [MLOOP_MONITOR]")
 	window := cfg.MonitorWindow
 	if v := os.Getenv("MLOOP_MONITOR_WINDOW"); v != "" {
 		if window, err = time.ParseDuration(v); err != nil || window <= 0 {

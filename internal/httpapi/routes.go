@@ -174,5 +174,14 @@ func (s *Server) routes() []route {
 		{"GET", apiV1, "monitoring/{deployment}/current", s.monitoringCurrent},
 		{"GET", apiV1, "monitoring/{deployment}/quality", s.monitoringQuality},
 		{"POST", apiV1, "feedback", s.postFeedback},
+
+		// mloop: alert rules and alerts (docs/alerts.md).
+		{"GET", apiV1, "alerts/rules", s.listAlertRules},
+		{"POST", apiV1, "alerts/rules", s.createAlertRules},
+		{"GET", apiV1, "alerts/rules/{name}", s.getAlertRule},
+		{"PUT", apiV1, "alerts/rules/{name}", s.putAlertRule},
+		{"DELETE", apiV1, "alerts/rules/{name}", s.deleteAlertRule},
+		{"GET", apiV1, "alerts", s.listAlerts},
+		{"GET", apiV1, "alerts/{id}", s.getAlert},
 	}
 }

@@ -3,7 +3,8 @@
 // proxied artifact API (/api/2.0/mlflow-artifacts/), health endpoints and
 // mloop's own /api/v1 (dataset versions and their blobs,
 // docs/datasets-api.md; pipeline runs, triggers, events and lineage,
-// docs/pipelines-api.md; deployments, docs/deployments-api.md), Prometheus
+// docs/pipelines-api.md; deployments, docs/deployments-api.md; monitoring,
+// docs/monitoring.md; alert rules and alerts, docs/alerts.md), Prometheus
 // /metrics, and in front of them all the serving data plane's protocol
 // routes (Server.Serving). Handlers only decode, call a domain service and
 // encode: business rules live in the domain packages.
@@ -21,6 +22,7 @@ import (
 	"time"
 
 	"github.com/mloop/mloop"
+	"github.com/mloop/mloop/internal/alert"
 	"github.com/mloop/mloop/internal/artifact"
 	"github.com/mloop/mloop/internal/dataset"
 	"github.com/mloop/mloop/internal/monitor"
@@ -64,6 +66,10 @@ type Server struct {
 	// Monitor, when set, answers /api/v1/monitoring/… and takes feedback
 	// at /api/v1/feedback; when nil those endpoints answer NOT_IMPLEMENTED.
 	Monitor *monitor.Monitor
+	// Alerts, when set, serves alert rules and alerts under
+	// /api/v1/alerts (docs/alerts.md); when nil those endpoints answer
+	// NOT_IMPLEMENTED.
+	Alerts *alert.Engine
 	// Metrics, when set, answers GET /metrics (Prometheus text format).
 	Metrics http.Handler
 	// Done, when closed, ends long-lived answers (followed pipeline logs)
