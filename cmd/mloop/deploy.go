@@ -125,8 +125,7 @@ func (f *deployFlags) register(fs *flag.FlagSet, update bool) {
 	fs.Float64Var(&f.rbMaxErrorIncrease, "rollback-max-error-rate-increase", 0, fmt.Sprintf("automatic rollback: canary error rate above the primary's beyond which it is rolled back (default %g)", deploy.DefaultMaxErrorRateIncrease))
 	fs.Float64Var(&f.rbMaxLatencyRatio, "rollback-max-latency-ratio", 0, fmt.Sprintf("automatic rollback: canary p99 latency over the primary's beyond which it is rolled back (default %g)", float64(deploy.DefaultMaxLatencyRatio)))
 	fs.BoolVar(&f.noAutoRollback, "no-auto-rollback", false, "never roll a canary back automatically")
-	fs.BoolVar(&f.wait, "wait", true, "wait until this server serves the change (--wait=false returns at once)")
-	fs.DurationVar(&f.waitTimeout, "wait-timeout", 5*time.Minute, "how long --wait waits")
+	addWaitFlags(fs, f)
 }
 
 // given records which flags fs saw on the command line.
@@ -500,9 +499,17 @@ func (d *dataCmd) failDeployment(err error) int {
 	return exitFailure
 }
 
+// addWaitFlags adds --wait and --wait-timeout, which every change takes.
+func addWaitFlags(fs *flag.FlagSet, f *deployFlags) {
+	fs.BoolVar(&f.wait, "wait", true, "wait until this server serves the change (--wait=false returns at once)")
+	fs.DurationVar(&f.waitTimeout, "wait-timeout", 5*time.Minute, "how long --wait waits")
+}
+
 // deployPromote runs `mloop deploy promote NAME`.
 func (d *dataCmd) deployPromote(ctx context.Context, args []string) int {
 	fs := d.flags("Usage: mloop deploy promote NAME [flags]\n\nMakes the canary the primary with all traffic, atomically. The canary's\nrevision keeps serving: nothing is reloaded.\n")
+	var f deployFlags
+	addWaitFlags(fs, &f)
 	pos, code, ok := d.parse(fs, args, 1, 1)
 	if !ok {
 		return code
@@ -511,13 +518,20 @@ func (d *dataCmd) deployPromote(ctx context.Context, args []string) int {
 	if err != nil {
 		return d.failDeployment(err)
 	}
-	return d.writeAllToPrimary("promoted the canary of", dep)
+	return d.writeAllToPrimary(ctx, "promoted the canary of", dep, f)
 }
 
 // writeAllToPrimary reports a change after which the primary serves all
 // traffic (done: what was done to the deployment, before its name), or
 // prints the deployment with --json.
-func (d *dataCmd) writeAllToPrimary(done string, dep *deploy.Deployment) int {
+// With --wait (the default) it first waits until this server serves the
+// change, so that the next request is answered by the new primary.
+func (d *dataCmd) writeAllToPrimary(ctx context.Context, done string, dep *deploy.Deployment, f deployFlags) int {
+	if f.wait {
+		if code := d.waitServed(ctx, dep, f.waitTimeout); code != exitOK {
+			return code
+		}
+	}
 	if d.json {
 		return d.writeJSON(dep)
 	}
@@ -530,6 +544,8 @@ func (d *dataCmd) writeAllToPrimary(done string, dep *deploy.Deployment) int {
 func (d *dataCmd) deployRollback(ctx context.Context, args []string) int {
 	fs := d.flags("Usage: mloop deploy rollback NAME [flags]\n\nRolls deployment NAME back, atomically: with a canary, the canary is removed\nand the primary takes all traffic; without one, the primary returns to the\nmodel version it served before (a primary following an alias is then pinned).\n")
 	reason := fs.String("reason", "", "why, recorded in the event (default: rolled back by $USER)")
+	var f deployFlags
+	addWaitFlags(fs, &f)
 	pos, code, ok := d.parse(fs, args, 1, 1)
 	if !ok {
 		return code
@@ -545,7 +561,7 @@ func (d *dataCmd) deployRollback(ctx context.Context, args []string) int {
 		}
 		return exitFailure
 	}
-	return d.writeAllToPrimary("rolled back", dep)
+	return d.writeAllToPrimary(ctx, "rolled back", dep, f)
 }
 
 // deployDelete runs `mloop deploy delete NAME`.
