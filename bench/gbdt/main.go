@@ -34,7 +34,6 @@ package main
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -49,7 +48,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
-	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -383,8 +381,8 @@ func readFlights(ctx context.Context, path string) ([]flight, error) {
 	}
 }
 
-// codes codes airports by frequency in fs (most frequent 0, ties by name),
-// as examples/flights/features.py does, and returns how many there are.
+// codes codes airports by frequency in fs (gbdt.FrequencyCodes, as
+// examples/flights/features.py does) and returns how many there are.
 func codes(fs []flight, get func(flight) string) (map[string]float32, int) {
 	n := map[string]int{}
 	for _, f := range fs {
@@ -392,21 +390,7 @@ func codes(fs []flight, get func(flight) string) (map[string]float32, int) {
 			n[s]++
 		}
 	}
-	names := make([]string, 0, len(n))
-	for s := range n {
-		names = append(names, s)
-	}
-	slices.SortFunc(names, func(a, b string) int {
-		if n[a] != n[b] {
-			return n[b] - n[a]
-		}
-		return cmp.Compare(a, b)
-	})
-	m := make(map[string]float32, len(names))
-	for i, s := range names {
-		m[s] = float32(i)
-	}
-	return m, len(names)
+	return gbdt.FrequencyCodes(n), len(n)
 }
 
 func code(m map[string]float32, s string) float32 {

@@ -87,6 +87,7 @@ import (
 	"github.com/mloop/mloop/internal/dataset"
 	"github.com/mloop/mloop/internal/serving"
 	"github.com/mloop/mloop/internal/serving/xgboost"
+	"github.com/mloop/mloop/internal/train/gbdt"
 )
 
 // Targets of issue 5.
@@ -496,21 +497,7 @@ func readFlights(ctx context.Context, path string, trainRows, requestRows int) (
 				n[s]++
 			}
 		}
-		names := make([]string, 0, len(n))
-		for s := range n {
-			names = append(names, s)
-		}
-		slices.SortFunc(names, func(a, b string) int {
-			if n[a] != n[b] {
-				return n[b] - n[a]
-			}
-			return strings.Compare(a, b)
-		})
-		m := make(map[string]float32, len(names))
-		for i, s := range names {
-			m[s] = float32(i)
-		}
-		return m
+		return gbdt.FrequencyCodes(n)
 	}
 	originCodes := codes(func(x raw) string { return x.origin })
 	destCodes := codes(func(x raw) string { return x.dest })

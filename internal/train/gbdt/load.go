@@ -448,16 +448,7 @@ func (c *colLoader) feature() (Feature, []float32, error) {
 			return f, nil, mloop.Errorf(mloop.EINVALID, "categorical column %q holds names, but the training data's categories are integer codes", c.name)
 		}
 		if !ints {
-			order := make([]int, len(c.names))
-			for i := range order {
-				order[i] = i
-			}
-			slices.SortFunc(order, func(a, b int) int {
-				if c.counts[a] != c.counts[b] {
-					return c.counts[b] - c.counts[a]
-				}
-				return cmp.Compare(c.names[a], c.names[b])
-			})
+			order := FrequencyOrder(c.names, c.counts)
 			if len(order) > MaxCategory+1 {
 				return f, nil, mloop.Errorf(mloop.EINVALID, "categorical column %q has %d distinct values, more than %d", c.name, len(order), MaxCategory+1)
 			}
@@ -521,4 +512,39 @@ func (l *Loader) labels() ([]float32, []string, error) {
 		out[i] = float32(idx)
 	}
 	return out, classes, nil
+}
+
+// FrequencyOrder returns the indices of names ordered as categories are
+// coded: the most frequent first (counts[i] is how often names[i] was
+// seen), ties by name, as examples/flights/features.py codes airports.
+func FrequencyOrder(names []string, counts []int) []int {
+	order := make([]int, len(names))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortFunc(order, func(a, b int) int {
+		if counts[a] != counts[b] {
+			return counts[b] - counts[a]
+		}
+		return cmp.Compare(names[a], names[b])
+	})
+	return order
+}
+
+// FrequencyCodes codes the categories counted in counts by FrequencyOrder:
+// the most frequent is 0.
+func FrequencyCodes(counts map[string]int) map[string]float32 {
+	names := make([]string, 0, len(counts))
+	for s := range counts {
+		names = append(names, s)
+	}
+	n := make([]int, len(names))
+	for i, s := range names {
+		n[i] = counts[s]
+	}
+	codes := make(map[string]float32, len(names))
+	for k, i := range FrequencyOrder(names, n) {
+		codes[names[i]] = float32(k)
+	}
+	return codes
 }
