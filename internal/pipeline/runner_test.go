@@ -560,7 +560,10 @@ steps:
 	r := e.submit(t, spec, nil)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
-		if _, err := os.Stat(marker); err == nil {
+		// The shell creates the file before echo writes its line: wait for
+		// the line, or the retry would count itself as the first attempt
+		// and sleep (seen once in CI).
+		if b, err := os.ReadFile(marker); err == nil && len(b) > 0 {
 			break
 		}
 		if time.Now().After(deadline) {
