@@ -69,7 +69,7 @@ type ResolvedInput struct {
 
 // defaultBuiltins returns the built-in steps by name.
 func defaultBuiltins() map[string]Builtin {
-	return map[string]Builtin{"gate": GateStep{}, "register": RegisterStep{}, "train/gbdt": TrainGBDTStep{}, "validate": ValidateStep{}}
+	return map[string]Builtin{"evaluate": EvaluateStep{}, "gate": GateStep{}, "register": RegisterStep{}, "train/gbdt": TrainGBDTStep{}, "validate": ValidateStep{}}
 }
 
 // CacheKeyer is implemented by built-ins whose result depends on state

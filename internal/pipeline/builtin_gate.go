@@ -52,10 +52,18 @@ import (
 // compares candidate − baseline with the threshold), and likewise for lower
 // (LOWER_IS_BETTER, absolute=a) and for relative thresholds.
 //
-// The champion is the version of model holding champion_alias; its metrics
-// are its `mloop.metrics` tag (the Metrics JSON the register step writes).
-// Without a champion — no model given, a model not registered yet, no version
-// with the alias, or a champion without the tag — change thresholds are
+// The champion is the version of model holding champion_alias. Its metrics
+// are, when the metrics input holds a "champion" object naming that very
+// version (as an evaluate step writes it: the champion scored on the same
+// data as the candidate), the figures of that object; otherwise its
+// `mloop.metrics` tag (the Metrics JSON the register step writes, measured
+// when it was registered, on the data of its day). The verdict says which
+// (GateVerdict.ChampionSource), and the reasons of change thresholds
+// compared on the same data say so ("champion weather/1 scored on the same
+// data"). A "champion" object of another version than the current champion
+// — the alias moved since — is not used. Without a champion — no model
+// given, a model not registered yet, no version with the alias, or a
+// champion without the tag or same-data figures — change thresholds are
 // "skipped" with the reason; so is a change threshold whose metric or slice
 // the champion's metrics lack. A metric (or slice) missing from the
 // candidate fails its thresholds. The candidate is blessed when no threshold
@@ -63,9 +71,11 @@ import (
 //
 // The step records the metrics gate.blessed (1 or 0), gate.passed,
 // gate.failed and gate.skipped, the tags mloop.gate.blessed ("true" or
-// "false") and mloop.gate.champion ("NAME/VERSION" or "none"), and a lineage
-// edge from the champion's model version to the step run (relation "input",
-// name "champion"). It logs a table of the thresholds' verdicts.
+// "false"), mloop.gate.champion ("NAME/VERSION" or "none") and, with
+// champion metrics, mloop.gate.champion_source (ChampionSameData or
+// ChampionTag), and a lineage edge from the champion's model version to the
+// step run (relation "input", name "champion"). It logs a table of the
+// thresholds' verdicts.
 //
 // GateStep implements CacheKeyer: the current champion ("NAME/VERSION" or
 // "none") enters the cache key as uses.champion, so a new champion makes the
@@ -88,6 +98,9 @@ type GateVerdict struct {
 	// ChampionReason says why there was no champion to compare with (or why
 	// its metrics could not be used), when that is so.
 	ChampionReason string `json:"champion_reason,omitempty"`
+	// ChampionSource says where the champion's metrics came from:
+	// ChampionSameData or ChampionTag; empty without champion metrics.
+	ChampionSource string `json:"champion_source,omitempty"`
 	// Thresholds are the verdicts of every threshold, in spec order, a
 	// threshold on "*" expanded to one per slice.
 	Thresholds []GateResult `json:"thresholds"`
@@ -99,6 +112,16 @@ type GateVerdict struct {
 	// gate recognizes the same candidate (see CacheKeyExtra).
 	MetricsHash string `json:"metrics_hash,omitempty"`
 }
+
+// Sources of a champion's metrics (GateVerdict.ChampionSource).
+const (
+	// ChampionSameData: the "champion" object of the metrics input, the
+	// champion scored on the same data as the candidate (evaluate step).
+	ChampionSameData = "same_data"
+	// ChampionTag: the champion's MetricsTag, measured when it was
+	// registered.
+	ChampionTag = "tag"
+)
 
 // ModelVersionRef names a model version.
 type ModelVersionRef struct {
@@ -331,18 +354,43 @@ func (GateStep) Run(ctx context.Context, bc *BuiltinContext) error {
 	if err != nil {
 		return fmt.Errorf("step %s: candidate metrics: %w", bc.Step.Name, err)
 	}
+	sameRef, same, err := readSameDataChampion(in.Path)
+	if err != nil {
+		return fmt.Errorf("step %s: candidate metrics: %w", bc.Step.Name, err)
+	}
 	v := &GateVerdict{Metrics: cand, MetricsHash: in.Hash}
 	var champ *Metrics
 	mv, reason, err := findChampion(ctx, bc.Service.Registry, c.Model, c.ChampionAlias)
 	if err != nil {
 		return fmt.Errorf("step %s: %w", bc.Step.Name, err)
 	}
-	if mv != nil {
+	basis := ""
+	switch {
+	case mv == nil:
+		if sameRef != nil {
+			reason += fmt.Sprintf("; the metrics hold champion %s scored on the same data: set with.model: %s to compare with it", sameRef, sameRef.Name)
+		}
+	default:
 		v.Champion = &ModelVersionRef{Name: mv.Name, Version: strconv.FormatInt(mv.Version, 10)}
+		if sameRef != nil && *sameRef == *v.Champion {
+			champ, v.ChampionSource = same, ChampionSameData
+			basis = "champion " + sameRef.String() + " scored on the same data"
+			break
+		}
 		champ, reason = championMetrics(mv)
+		if champ != nil {
+			v.ChampionSource = ChampionTag
+		}
+		if sameRef != nil {
+			note := fmt.Sprintf("the metrics hold champion %s scored on the same data, but the champion is %s now: compared with its %s tag", sameRef, v.Champion, MetricsTag)
+			if reason != "" {
+				note += "; " + reason
+			}
+			reason = note
+		}
 	}
 	v.ChampionReason = reason
-	v.Thresholds = evaluateGate(c.Thresholds, cand, champ, reason)
+	v.Thresholds = evaluateGate(c.Thresholds, cand, champ, reason, basis)
 	v.Blessed = true
 	var passed, failed, skipped int
 	for _, r := range v.Thresholds {
@@ -383,6 +431,9 @@ func (GateStep) Run(ctx context.Context, bc *BuiltinContext) error {
 		}
 	}
 	bcTag(bc, "mloop.gate.champion", champName)
+	if v.ChampionSource != "" {
+		bcTag(bc, "mloop.gate.champion_source", v.ChampionSource)
+	}
 	if !v.Blessed && c.FailWhenNotBlessed {
 		var why []string
 		for _, r := range v.Thresholds {
@@ -397,8 +448,9 @@ func (GateStep) Run(ctx context.Context, bc *BuiltinContext) error {
 
 // evaluateGate checks every threshold of ts against the candidate's metrics
 // and, for change thresholds, the champion's (nil when there is none, for
-// the reason noChamp).
-func evaluateGate(ts []gateThreshold, cand, champ *Metrics, noChamp string) []GateResult {
+// the reason noChamp). basis, when not empty, says in the reasons of change
+// thresholds where the champion's figures come from.
+func evaluateGate(ts []gateThreshold, cand, champ *Metrics, noChamp, basis string) []GateResult {
 	var out []GateResult
 	for _, t := range ts {
 		sliceNames := []string{t.Slice}
@@ -439,7 +491,7 @@ func evaluateGate(ts []gateThreshold, cand, champ *Metrics, noChamp string) []Ga
 				out = append(out, value("<=", *t.Upper))
 			}
 			if t.Change != nil {
-				out = append(out, changeResult(t, sl, what, cv, cok, cwhy, champ, noChamp))
+				out = append(out, changeResult(t, sl, what, cv, cok, cwhy, champ, noChamp, basis))
 			}
 		}
 	}
@@ -447,7 +499,7 @@ func evaluateGate(ts []gateThreshold, cand, champ *Metrics, noChamp string) []Ga
 }
 
 // changeResult checks one change threshold on one slice.
-func changeResult(t gateThreshold, sl, what string, cv float64, cok bool, cwhy string, champ *Metrics, noChamp string) GateResult {
+func changeResult(t gateThreshold, sl, what string, cv float64, cok bool, cwhy string, champ *Metrics, noChamp, basis string) GateResult {
 	op := ">="
 	if t.Change.Direction == "lower" {
 		op = "<="
@@ -480,13 +532,17 @@ func changeResult(t gateThreshold, sl, what string, cv float64, cok bool, cwhy s
 		bound, sign = hv+tol, "+"
 	}
 	r.Bound = &bound
+	from := ""
+	if basis != "" {
+		from = "; " + basis
+	}
 	switch {
 	case !cok:
 		r.Verdict, r.Reason = VerdictFail, cwhy
 	case thresholdHolds(cv, op, bound):
-		r.Verdict, r.Reason = VerdictPass, fmt.Sprintf("%s %s %s %s (champion %s %s %s)", what, fmtMetric(cv), op, fmtMetric(bound), fmtMetric(hv), sign, tolText)
+		r.Verdict, r.Reason = VerdictPass, fmt.Sprintf("%s %s %s %s (champion %s %s %s%s)", what, fmtMetric(cv), op, fmtMetric(bound), fmtMetric(hv), sign, tolText, from)
 	default:
-		r.Verdict, r.Reason = VerdictFail, fmt.Sprintf("%s %s is not %s %s (champion %s %s %s)", what, fmtMetric(cv), op, fmtMetric(bound), fmtMetric(hv), sign, tolText)
+		r.Verdict, r.Reason = VerdictFail, fmt.Sprintf("%s %s is not %s %s (champion %s %s %s%s)", what, fmtMetric(cv), op, fmtMetric(bound), fmtMetric(hv), sign, tolText, from)
 	}
 	return r
 }
@@ -547,6 +603,12 @@ func writeVerdict(w io.Writer, v *GateVerdict) {
 	champ := "none"
 	if v.Champion != nil {
 		champ = v.Champion.String()
+	}
+	switch v.ChampionSource {
+	case ChampionSameData:
+		champ += " (scored on the same data)"
+	case ChampionTag:
+		champ += " (its " + MetricsTag + " tag)"
 	}
 	if v.ChampionReason != "" {
 		champ += " (" + v.ChampionReason + ")"
@@ -833,4 +895,63 @@ func withTypeName(v any) string {
 		return "a number"
 	}
 	return fmt.Sprintf("%T", v)
+}
+
+// readSameDataChampion reads the "champion" member of a metrics file (see
+// ParseSameDataChampion); nil without one.
+func readSameDataChampion(path string) (*ModelVersionRef, *Metrics, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read metrics: %w", err)
+	}
+	if fi.Size() > MaxMetricsFileSize {
+		return nil, nil, mloop.Errorf(mloop.ETOOLARGE, "metrics file %s is %d bytes; the limit is %d", path, fi.Size(), MaxMetricsFileSize)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read metrics: %w", err)
+	}
+	return ParseSameDataChampion(data)
+}
+
+// ParseSameDataChampion returns the champion an evaluate step scored on the
+// same data as the candidate: the "champion" member of a metrics document,
+// an object naming the version ("model", and "version" as a string or a
+// whole number) beside its metrics, read as ParseMetrics reads a document.
+// It returns nil, nil, nil when the document has no such member, or one
+// that does not name a version (then it is a note, not a champion). A
+// document that is not a JSON object is EINVALID.
+func ParseSameDataChampion(data []byte) (*ModelVersionRef, *Metrics, error) {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(data, &top); err != nil {
+		return nil, nil, mloop.Errorf(mloop.EINVALID, "metrics file is not a JSON object: %v", err)
+	}
+	raw, ok := top["champion"]
+	if !ok {
+		return nil, nil, nil
+	}
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(raw, &obj) != nil || obj == nil {
+		return nil, nil, nil
+	}
+	var ref ModelVersionRef
+	if json.Unmarshal(obj["model"], &ref.Name) != nil || strings.TrimSpace(ref.Name) == "" {
+		return nil, nil, nil
+	}
+	if json.Unmarshal(obj["version"], &ref.Version) != nil {
+		f, ok := number(obj["version"])
+		if !ok || f < 1 || f != math.Trunc(f) || f > 1<<53 {
+			return nil, nil, nil
+		}
+		ref.Version = strconv.FormatInt(int64(f), 10)
+	}
+	if ref.Version == "" {
+		return nil, nil, nil
+	}
+	m, err := ParseMetrics(raw)
+	if err != nil {
+		return nil, nil, nil
+	}
+	delete(m.Values, "version") // a version given as a number names the version
+	return &ref, m, nil
 }

@@ -35,7 +35,7 @@ var OutputTypes = []string{"file", "folder", "metrics", "model"}
 
 // BuiltinSteps lists the steps built into mloop that a step can name with
 // `uses:` instead of giving a command with `run:`.
-var BuiltinSteps = []string{"gate", "register", "train/gbdt", "validate"}
+var BuiltinSteps = []string{"evaluate", "gate", "register", "train/gbdt", "validate"}
 
 var (
 	nameRE   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_-]{0,63}$`)
