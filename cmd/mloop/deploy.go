@@ -27,9 +27,12 @@ and recorded as an event.
 
 Commands:
   create NAME --model REF [--canary REF --canary-percent N] [--shadow REF]
-                  create a deployment and wait until it serves
+              [--rollout [--rollout-percent N] [--rollout-window D] …]
+                  create a deployment and wait until it serves; with
+                  --rollout, moves of the alias in --model REF go through
+                  a canary promoted or rolled back on live figures
   update NAME [--model REF] [--canary REF] [--canary-percent N] [--no-canary]
-              [--shadow REF] [--no-shadow] …
+              [--shadow REF] [--no-shadow] [--rollout …] [--no-rollout] …
                   change what a deployment serves (only the flags given)
   promote NAME    make the canary the primary, with all traffic
   rollback NAME   remove the canary; without one, return the primary to
@@ -100,6 +103,16 @@ type deployFlags struct {
 	rbMaxErrorIncrease    float64
 	rbMaxLatencyRatio     float64
 	noAutoRollback        bool
+	rollout, noRollout    bool
+	roPercent             int
+	roWindow, roMaxWait   time.Duration
+	roMinRequests         int
+	roMinLabels           int
+	roMetric              string
+	roMaxDegradation      float64
+	roMaxErrorIncrease    float64
+	roMaxLatencyRatio     float64
+	roMinLatencyIncrease  time.Duration
 	wait                  bool
 	waitTimeout           time.Duration
 
@@ -125,6 +138,20 @@ func (f *deployFlags) register(fs *flag.FlagSet, update bool) {
 	fs.Float64Var(&f.rbMaxErrorIncrease, "rollback-max-error-rate-increase", 0, fmt.Sprintf("automatic rollback: canary error rate above the primary's beyond which it is rolled back (default %g)", deploy.DefaultMaxErrorRateIncrease))
 	fs.Float64Var(&f.rbMaxLatencyRatio, "rollback-max-latency-ratio", 0, fmt.Sprintf("automatic rollback: canary p99 latency over the primary's beyond which it is rolled back (default %g)", float64(deploy.DefaultMaxLatencyRatio)))
 	fs.BoolVar(&f.noAutoRollback, "no-auto-rollback", false, "never roll a canary back automatically")
+	fs.BoolVar(&f.rollout, "rollout", false, "automatic rollout: when the alias the primary follows moves, serve the new version as a canary, judge it after --rollout-window and promote it or roll it back (and set the alias back); the other --rollout-… flags imply it")
+	fs.IntVar(&f.roPercent, "rollout-percent", 0, fmt.Sprintf("automatic rollout: percent of traffic the canary takes, 1 to 99 (default %d)", deploy.DefaultRolloutPercent))
+	fs.DurationVar(&f.roWindow, "rollout-window", 0, fmt.Sprintf("automatic rollout: how long the canary serves before it is judged (default %s)", deploy.DefaultRolloutWindow))
+	fs.IntVar(&f.roMinRequests, "rollout-min-requests", 0, fmt.Sprintf("automatic rollout: canary requests needed to judge it (default %d)", deploy.DefaultRolloutMinRequests))
+	fs.DurationVar(&f.roMaxWait, "rollout-max-wait", 0, fmt.Sprintf("automatic rollout: a canary still lacking evidence after this long is rolled back (default %d× the window)", deploy.DefaultRolloutMaxWaitFactor))
+	fs.Float64Var(&f.roMaxErrorIncrease, "rollout-max-error-rate-increase", 0, fmt.Sprintf("automatic rollout: canary error rate above the primary's beyond which it is rolled back (default %g)", deploy.DefaultRolloutMaxErrorRateIncrease))
+	fs.DurationVar(&f.roMinLatencyIncrease, "rollout-min-latency-increase", 0, fmt.Sprintf("automatic rollout: the smallest canary p99 increase over the primary's that counts (default %v; raise it for thin traffic)", deploy.RolloutMinLatencyIncrease))
+	fs.Float64Var(&f.roMaxLatencyRatio, "rollout-max-latency-ratio", 0, fmt.Sprintf("automatic rollout: canary p99 latency over the primary's beyond which it is rolled back (default %g)", float64(deploy.DefaultRolloutMaxLatencyRatio)))
+	fs.StringVar(&f.roMetric, "rollout-metric", "", "automatic rollout: live-quality `METRIC` (from feedback labels) compared with the primary's: accuracy, roc_auc, f1, log_loss, rmse, mae, r2, … (default: none)")
+	fs.IntVar(&f.roMinLabels, "rollout-min-labels", 0, fmt.Sprintf("automatic rollout: feedback labels each side needs when --rollout-metric is set (default %d)", deploy.DefaultRolloutMinLabels))
+	fs.Float64Var(&f.roMaxDegradation, "rollout-max-degradation", 0, fmt.Sprintf("automatic rollout: how much worse than the primary's the canary's metric may be, absolute (default %g)", deploy.DefaultRolloutMaxDegradation))
+	if update {
+		fs.BoolVar(&f.noRollout, "no-rollout", false, "remove the automatic rollout policy (alias moves swap the primary at once again)")
+	}
 	addWaitFlags(fs, f)
 }
 
@@ -167,6 +194,13 @@ func (f *deployFlags) check() error {
 		return errors.New("--no-canary cannot be combined with --canary or --canary-percent")
 	case f.noShadow && f.set["shadow"]:
 		return errors.New("--no-shadow cannot be combined with --shadow")
+	case f.set["rollout-percent"] && (f.roPercent < 1 || f.roPercent > 99):
+		return fmt.Errorf("invalid --rollout-percent %d: use 1 to 99", f.roPercent)
+	case f.roWindow < 0 || f.roMaxWait < 0 || f.roMinRequests < 0 || f.roMinLabels < 0 || f.roMaxDegradation < 0 ||
+		f.roMaxErrorIncrease < 0 || f.roMaxLatencyRatio < 0 || f.roMinLatencyIncrease < 0:
+		return errors.New("the --rollout-… flags cannot be negative")
+	case f.noRollout && f.rolloutGiven():
+		return errors.New("--no-rollout cannot be combined with --rollout or a --rollout-… flag")
 	case f.waitTimeout <= 0:
 		return fmt.Errorf("invalid --wait-timeout %s: want a positive duration", f.waitTimeout)
 	}
@@ -212,6 +246,61 @@ func (f *deployFlags) rollbackGiven() bool {
 	return false
 }
 
+// rolloutFlags are the flags of the rollout policy.
+var rolloutFlags = []string{"rollout", "rollout-percent", "rollout-window", "rollout-min-requests", "rollout-max-wait",
+	"rollout-max-error-rate-increase", "rollout-max-latency-ratio", "rollout-min-latency-increase", "rollout-metric", "rollout-min-labels", "rollout-max-degradation"}
+
+// rolloutGiven reports whether --rollout or a --rollout-… flag was given
+// (--rollout=false alone is not).
+func (f *deployFlags) rolloutGiven() bool {
+	for _, n := range rolloutFlags {
+		if f.set[n] && (n != "rollout" || f.rollout) {
+			return true
+		}
+	}
+	return false
+}
+
+// rolloutPolicy returns cur (nil: a new policy with the defaults) with the
+// given --rollout-… flags applied.
+func (f *deployFlags) rolloutPolicy(cur *deploy.RolloutPolicy) *deploy.RolloutPolicy {
+	var p deploy.RolloutPolicy
+	if cur != nil {
+		p = *cur
+	}
+	if f.set["rollout-percent"] {
+		p.CanaryPercent = f.roPercent
+	}
+	if f.set["rollout-window"] {
+		p.Window = deploy.Duration(f.roWindow)
+	}
+	if f.set["rollout-min-requests"] {
+		p.MinRequests = f.roMinRequests
+	}
+	if f.set["rollout-max-wait"] {
+		p.MaxWait = deploy.Duration(f.roMaxWait)
+	}
+	if f.set["rollout-max-error-rate-increase"] {
+		p.MaxErrorRateIncrease = f.roMaxErrorIncrease
+	}
+	if f.set["rollout-max-latency-ratio"] {
+		p.MaxLatencyRatio = f.roMaxLatencyRatio
+	}
+	if f.set["rollout-min-latency-increase"] {
+		p.MinLatencyIncrease = deploy.Duration(f.roMinLatencyIncrease)
+	}
+	if f.set["rollout-metric"] {
+		p.Metric = f.roMetric
+	}
+	if f.set["rollout-min-labels"] {
+		p.MinLabels = f.roMinLabels
+	}
+	if f.set["rollout-max-degradation"] {
+		p.MaxDegradation = f.roMaxDegradation
+	}
+	return &p
+}
+
 // batching returns b with --batch-size and --batch-delay applied.
 func (f *deployFlags) batching(b deploy.Batching) deploy.Batching {
 	if f.set["batch-size"] {
@@ -229,6 +318,12 @@ Creates deployment NAME serving the model REF (MODEL@VERSION, or
 MODEL@ALIAS to follow an alias), optionally with a canary taking
 --canary-percent of traffic and a shadow getting a copy of it. The server
 checks every reference first: nothing is created when one does not resolve.
+
+With --rollout (or any --rollout-… flag) and --model MODEL@ALIAS, a move of
+the alias does not swap the primary: the new version serves as a canary
+taking --rollout-percent of traffic, is judged after --rollout-window on
+its error rate, p99 latency and (with --rollout-metric) live quality from
+feedback, then promoted, or rolled back with the alias set back.
 
 By default the command then waits until the server's data plane serves the
 deployment (GET /v2/models/NAME/ready answers 200), printing progress; a
@@ -273,6 +368,12 @@ func (d *dataCmd) deployCreate(ctx context.Context, args []string) int {
 		spec.PayloadSample = &f.payloadSample
 	}
 	spec.Rollback = f.rollbackPolicy(deploy.RollbackPolicy{})
+	if f.rolloutGiven() {
+		if spec.Model.Alias == "" {
+			return d.usageError("--rollout needs --model MODEL@ALIAS (such as %s@champion): the rollout policy sends the releases of the alias the primary follows through a canary", spec.Model.Model)
+		}
+		spec.Rollout = f.rolloutPolicy(nil)
+	}
 	dep, err := d.client.CreateDeployment(ctx, name, spec)
 	if err != nil {
 		d.fail(err)
@@ -460,7 +561,11 @@ func (d *dataCmd) deployUpdate(ctx context.Context, args []string) int {
 		u.MaxBatchRows = &f.maxBatchRows
 		changes++
 	}
-	if f.set["batch-size"] || f.set["batch-delay"] || f.rollbackGiven() {
+	if f.noRollout {
+		u.Rollout = &deploy.RolloutPolicy{Disabled: true}
+		changes++
+	}
+	if f.set["batch-size"] || f.set["batch-delay"] || f.rollbackGiven() || f.rolloutGiven() {
 		// Batching and the rollback policy are replaced whole: start from
 		// the current ones so that the flags not given keep their value.
 		cur, err := d.client.GetDeployment(ctx, name)
@@ -477,9 +582,13 @@ func (d *dataCmd) deployUpdate(ctx context.Context, args []string) int {
 			u.Rollback = &p
 			changes++
 		}
+		if f.rolloutGiven() {
+			u.Rollout = f.rolloutPolicy(cur.Deployment.Spec.Rollout)
+			changes++
+		}
 	}
 	if changes == 0 {
-		return d.usageError("nothing to change: give --model, --canary, --canary-percent, --no-canary, --shadow, --no-shadow, --batch-size, --batch-delay, --payload-sample, --max-batch-rows or a --rollback-… flag")
+		return d.usageError("nothing to change: give --model, --canary, --canary-percent, --no-canary, --shadow, --no-shadow, --batch-size, --batch-delay, --payload-sample, --max-batch-rows, a --rollback-… flag, --rollout, a --rollout-… flag or --no-rollout")
 	}
 	dep, err := d.client.UpdateDeployment(ctx, name, u)
 	if err != nil {
@@ -669,8 +778,16 @@ func (d *dataCmd) deployShow(ctx context.Context, args []string) int {
 	fmt.Fprintf(w, "generation: %d (updated %s, created %s)\n", dep.Generation, formatTime(time.UnixMilli(dep.UpdatedAt)), formatTime(time.UnixMilli(dep.CreatedAt)))
 	fmt.Fprintf(w, "spec:       %s\n", specSummary(dep.Spec))
 	fmt.Fprintf(w, "rollback:   %s\n", rollbackSummary(dep.Spec.Rollback))
+	fmt.Fprintf(w, "rollout:    %s\n", rolloutSummary(dep.Spec))
 	fmt.Fprintln(w, "\nslots:")
 	d.writeSlots(dep, "  ")
+	if c := dep.Slot(deploy.RoleCanary); c != nil && c.Rollout && dep.Spec.Rollout != nil {
+		p := dep.Spec.Rollout.WithDefaults()
+		start := time.UnixMilli(c.Since)
+		fmt.Fprintf(w, "  rollout canary revision %d (%s/%d) started %s; judged at %s once it has %d requests (rolled back at %s without them)\n",
+			c.Revision, c.Model, c.Version, formatTime(start), formatTime(start.Add(time.Duration(p.Window))), p.MinRequests,
+			formatTime(start.Add(time.Duration(p.MaxWait))))
+	}
 
 	fmt.Fprintln(w)
 	if st := info.Serving; st == nil {
@@ -752,6 +869,23 @@ func rollbackSummary(p deploy.RollbackPolicy) string {
 	p = p.WithDefaults()
 	return fmt.Sprintf("automatic, over %s once the canary has %d requests: error rate above the primary's by more than %g, or p99 over %g× the primary's (and %s more)",
 		time.Duration(p.Window), p.MinRequests, p.MaxErrorRateIncrease, p.MaxLatencyRatio, time.Duration(p.MinLatencyIncrease))
+}
+
+// rolloutSummary describes a spec's automatic rollout policy in one line.
+func rolloutSummary(s deploy.Spec) string {
+	if s.Rollout == nil {
+		return "off (an alias move swaps the primary at once)"
+	}
+	p := s.Rollout.WithDefaults()
+	out := fmt.Sprintf("releases of %s go through a canary taking %d%%, judged after %s once it has %d requests (rolled back without them after %s): error rate above the primary's by more than %g, or p99 over %g× the primary's, rolls it back",
+		s.Model, p.CanaryPercent, time.Duration(p.Window), p.MinRequests, time.Duration(p.MaxWait), p.MaxErrorRateIncrease, p.MaxLatencyRatio)
+	if p.Metric != "" {
+		out += fmt.Sprintf(", and so does live %s worse than the primary's by more than %g (over %d labels each)", p.Metric, p.MaxDegradation, p.MinLabels)
+	}
+	if s.Model.Alias == "" {
+		out += fmt.Sprintf("; inactive while the primary is pinned to %s (follow an alias again with --model MODEL@ALIAS)", s.Model)
+	}
+	return out
 }
 
 // writeDeployEvents prints deployment events as a table, each line

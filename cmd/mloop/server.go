@@ -272,6 +272,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 				return fmt.Errorf("start monitoring: %w", err)
 			}
 			observer = m.Monitor
+			m.Deployments.Health = m.Monitor
 		}
 		m.Router = router.New(m.Deployments, router.Config{
 			Monitor:       observer,

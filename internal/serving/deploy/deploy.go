@@ -47,6 +47,11 @@ const (
 	EventAutoRolledBack = "auto_rolled_back"
 	EventAliasMoved     = "alias_moved"
 	EventDeleted        = "deleted"
+	// EventRolloutStarted records a canary started by a deployment's
+	// RolloutPolicy when the alias its primary follows moved; it is
+	// Automatic, and its details' After holds the canary slot (Rollout
+	// true).
+	EventRolloutStarted = "rollout_started"
 )
 
 // RevisionHeader is the request header that pins a request to a revision:
@@ -235,6 +240,10 @@ type Spec struct {
 	MaxBatchRows int `json:"max_batch_rows,omitempty"`
 	// Rollback is the automatic canary rollback policy.
 	Rollback RollbackPolicy `json:"rollback,omitzero"`
+	// Rollout, when set, sends the releases of the alias the primary
+	// follows through a canary judged on live figures (see RolloutPolicy);
+	// it needs Model to follow an alias.
+	Rollout *RolloutPolicy `json:"rollout,omitempty"`
 }
 
 // Slot is one model version a deployment serves, in one role.
@@ -255,6 +264,15 @@ type Slot struct {
 	// Percent is the share of traffic (primary and canary; zero for a
 	// shadow).
 	Percent int `json:"percent"`
+	// Since is when (Unix milliseconds) this slot started serving its
+	// model version in its role: set by every change that creates or
+	// moves a slot (a promotion included), kept by the others; zero for
+	// slots recorded before it existed.
+	Since int64 `json:"since,omitempty"`
+	// Rollout marks a canary started by the deployment's RolloutPolicy:
+	// only such canaries are judged (promoted or rolled back) by
+	// Service.ReconcileRollouts.
+	Rollout bool `json:"rollout,omitempty"`
 }
 
 // Deployment is a named endpoint and what it serves.

@@ -43,6 +43,9 @@ func FuzzSpecJSON(f *testing.F) {
 		`{"model":"f@1","canary":"","canary_percent":5}`,
 		`{"model":"f@1","payload_sample":1e400}`,
 		`{"model":3}`,
+		`{"model":"f@champion","rollout":{"canary_percent":50,"window":"3s","min_requests":10,"max_wait":"30s","metric":"accuracy","min_labels":5,"max_degradation":0.05}}`,
+		`{"model":"f@champion","rollout":{"disabled":true}}`,
+		`{"model":"f@champion","rollout":{"canary_percent":100,"window":"-1s","metric":"auc","max_wait":"1s"}}`,
 	} {
 		f.Add([]byte(s))
 	}

@@ -29,6 +29,10 @@ type Registry interface {
 	GetModelVersionByAlias(ctx context.Context, name, alias string) (*registry.ModelVersion, error)
 	// GetModelVersionDownloadURI returns where the version's files are.
 	GetModelVersionDownloadURI(ctx context.Context, name, version string) (string, error)
+	// SetRegisteredModelAlias points an alias at a version (the rollout
+	// controller sets an alias back after rolling its release back);
+	// ENOTFOUND for an unknown model or version.
+	SetRegisteredModelAlias(ctx context.Context, name, alias, version string) error
 }
 
 // Artifacts reads model files. *artifact.Store satisfies it.
@@ -87,6 +91,11 @@ type Service struct {
 	Logger *slog.Logger
 	// Now defaults to time.Now.
 	Now func() time.Time
+	// Health measures canaries for the rollout controller
+	// (ReconcileRollouts); nil when the server has no monitoring, and
+	// rollout canaries are then promoted after their window on time
+	// alone.
+	Health HealthSource
 
 	mu sync.Mutex
 	// changed is closed and replaced on every change made through s.
@@ -96,6 +105,9 @@ type Service struct {
 	// missing holds the alias slots (deployment/role/ref) whose alias did
 	// not resolve at the last sync, so that the warning is logged once.
 	missing map[string]bool
+	// held maps a deployment whose manual canary holds a rollout back to
+	// the version held back, so that it is logged once.
+	held map[string]string
 	// cancel and done stop and wait for the alias follower.
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -119,6 +131,8 @@ type Update struct {
 	PayloadSample *float64        `json:"payload_sample,omitempty"`
 	MaxBatchRows  *int            `json:"max_batch_rows,omitempty"`
 	Rollback      *RollbackPolicy `json:"rollback,omitempty"`
+	// Rollout sets the rollout policy; {"disabled": true} removes it.
+	Rollout *RolloutPolicy `json:"rollout,omitempty"`
 }
 
 // EventDetails is what an Event's Details hold for the changes Service
@@ -197,7 +211,8 @@ func (s *Service) kickChan() chan struct{} {
 	return s.kick
 }
 
-// follow runs SyncAliases until ctx ends, then closes done.
+// follow runs SyncAliases, then ReconcileRollouts, until ctx ends, then
+// closes done.
 func (s *Service) follow(ctx context.Context, done chan struct{}, kick chan struct{}) {
 	defer close(done)
 	interval := s.AliasInterval
@@ -209,6 +224,9 @@ func (s *Service) follow(ctx context.Context, done chan struct{}, kick chan stru
 	for {
 		if err := s.SyncAliases(ctx); err != nil && ctx.Err() == nil {
 			s.log().Warn("cannot follow the aliases of deployments", "err", err)
+		}
+		if err := s.ReconcileRollouts(ctx); err != nil && ctx.Err() == nil {
+			s.log().Warn("cannot judge the rollout canaries of deployments", "err", err)
 		}
 		select {
 		case <-ctx.Done():
@@ -323,14 +341,17 @@ func sameVersion(a, b resolved) bool { return a.model == b.model && a.version ==
 // when the model version is unchanged; otherwise it takes over the
 // revision of another current slot serving that version (an update that
 // moves the canary's version to the primary is a promotion), and only
-// else gets a new revision.
-func buildSlots(cur []Slot, next int64, wants []wantSlot) ([]Slot, int64) {
+// else gets a new revision. A slot keeping its role and revision keeps
+// its Since and Rollout; the others start serving at now.
+func buildSlots(cur []Slot, next int64, wants []wantSlot, now int64) ([]Slot, int64) {
 	revs := make([]int64, len(wants))
+	kept := make([]*Slot, len(wants))
 	claimed := map[int64]bool{}
 	for i, w := range wants {
 		for _, c := range cur {
 			if c.Role == w.role && sameVersion(slotVersion(c), w.res) && !claimed[c.Revision] {
 				revs[i], claimed[c.Revision] = c.Revision, true
+				kept[i] = &c
 				break
 			}
 		}
@@ -353,7 +374,10 @@ func buildSlots(cur []Slot, next int64, wants []wantSlot) ([]Slot, int64) {
 			next++
 		}
 		slots[i] = Slot{Role: w.role, Revision: revs[i], Ref: w.ref, Model: w.res.model, Version: w.res.version,
-			Flavor: w.res.flavor, Percent: w.percent}
+			Flavor: w.res.flavor, Percent: w.percent, Since: now}
+		if k := kept[i]; k != nil {
+			slots[i].Since, slots[i].Rollout = k.Since, k.Rollout
+		}
 	}
 	return slots, next
 }
@@ -432,6 +456,9 @@ func (s *Service) Create(ctx context.Context, name string, spec Spec) (*Deployme
 		return nil, err
 	}
 	spec = spec.normalize().clone()
+	if err := checkRolloutAlias(spec); err != nil {
+		return nil, err
+	}
 	res := map[string]resolved{}
 	for _, rr := range specRefs(spec) {
 		r, err := s.resolve(ctx, rr.role, rr.ref)
@@ -443,8 +470,8 @@ func (s *Service) Create(ctx context.Context, name string, spec Spec) (*Deployme
 	if err := checkCanary(spec, res); err != nil {
 		return nil, err
 	}
-	slots, next := buildSlots(nil, 1, wants(spec, res))
 	now := s.now().UnixMilli()
+	slots, next := buildSlots(nil, 1, wants(spec, res), now)
 	d := &Deployment{Name: name, Spec: spec, Slots: slots, Generation: 1, NextRevision: next, CreatedAt: now, UpdatedAt: now}
 	ev := &Event{Type: EventCreated, Time: now, Message: "created: " + describeSlots(slots),
 		Details: details(nil, slots, "", nil)}
@@ -528,6 +555,10 @@ func (s Spec) clone() Spec {
 		p := *s.PayloadSample
 		s.PayloadSample = &p
 	}
+	if s.Rollout != nil {
+		r := *s.Rollout
+		s.Rollout = &r
+	}
 	return s
 }
 
@@ -576,6 +607,10 @@ func applyUpdate(spec Spec, u Update) Spec {
 	if u.Rollback != nil {
 		spec.Rollback = *u.Rollback
 	}
+	if u.Rollout != nil {
+		r := *u.Rollout
+		spec.Rollout = &r
+	}
 	return spec
 }
 
@@ -585,11 +620,22 @@ func applyUpdate(spec Spec, u Update) Spec {
 // new revision; an update that changes nothing returns the deployment
 // unchanged, without a new generation or event. Errors as Create, and
 // ENOTFOUND for an unknown deployment.
+//
+// An update that removes a rollout canary (see RolloutPolicy) without
+// promoting it sets the alias the primary follows back to the primary's
+// version, as a rollback does.
 func (s *Service) Update(ctx context.Context, name string, u Update) (*Deployment, error) {
-	return s.apply(ctx, name, func(ctx context.Context, cur *Deployment) (*Deployment, *Event, error) {
+	var revert *aliasRevert
+	d, err := s.apply(ctx, name, func(ctx context.Context, cur *Deployment) (*Deployment, *Event, error) {
+		revert = nil
 		spec := applyUpdate(cur.Spec, u).normalize()
 		if err := spec.Validate(); err != nil {
 			return nil, nil, err
+		}
+		if u.Rollout != nil || u.Model != nil {
+			if err := checkRolloutAlias(spec); err != nil {
+				return nil, nil, err
+			}
 		}
 		given := map[string]bool{RolePrimary: u.Model != nil, RoleCanary: u.Canary != nil, RoleShadow: u.Shadow != nil}
 		res := map[string]resolved{}
@@ -613,16 +659,23 @@ func (s *Service) Update(ctx context.Context, name string, u Update) (*Deploymen
 		}
 		next := cur.clone()
 		next.Spec = spec
-		next.Slots, next.NextRevision = buildSlots(cur.Slots, cur.NextRevision, wants(spec, res))
+		next.Slots, next.NextRevision = buildSlots(cur.Slots, cur.NextRevision, wants(spec, res), s.now().UnixMilli())
 		if unchanged(cur, next) {
 			return nil, nil, nil
 		}
-		return next, &Event{Type: EventUpdated, Message: "updated: " + describeUpdate(cur, next)}, nil
+		plan, note := s.planAliasRevert(ctx, cur, next)
+		revert = plan
+		return next, &Event{Type: EventUpdated, Message: "updated: " + describeUpdate(cur, next) + note}, nil
 	})
+	if err == nil {
+		s.revertAlias(ctx, name, revert)
+	}
+	return d, err
 }
 
 // Promote makes the canary the primary (its revision keeps serving, with
-// all traffic, and the primary follows the canary's reference); ECONFLICT
+// all traffic, and the primary follows the canary's reference, or, for a
+// rollout canary, keeps following its alias); ECONFLICT
 // when there is no canary, or when the canary changed while the promotion
 // was applied (it never promotes a canary it did not see).
 func (s *Service) Promote(ctx context.Context, name string) (*Deployment, error) {
@@ -640,20 +693,8 @@ func (s *Service) Promote(ctx context.Context, name string) (*Deployment, error)
 		} else if canary.Revision != seen {
 			return nil, nil, mloop.Errorf(mloop.ECONFLICT, "deployment %s: the canary changed meanwhile (revision %d replaced %d); nothing was promoted: check it and promote again", name, canary.Revision, seen)
 		}
-		primary := *cur.Slot(RolePrimary)
-		next := cur.clone()
-		next.Spec.Model, next.Spec.Canary, next.Spec.CanaryPercent = *cur.Spec.Canary, nil, 0
-		promoted := *canary
-		promoted.Role, promoted.Percent = RolePrimary, 100
-		next.Slots = []Slot{promoted}
-		if sh := cur.Slot(RoleShadow); sh != nil {
-			next.Slots = append(next.Slots, *sh)
-		}
-		msg := fmt.Sprintf("promoted: canary %s now serves all traffic as primary, replacing %s", describeSlot(*canary), describeSlot(primary))
-		if m := cur.Spec.Model; m.Alias != "" && m != *cur.Spec.Canary {
-			msg += fmt.Sprintf("; the primary no longer follows %s", m)
-		}
-		return next, &Event{Type: EventPromoted, Message: msg}, nil
+		next, msg := promoted(cur, s.now().UnixMilli())
+		return next, &Event{Type: EventPromoted, Message: "promoted: " + msg}, nil
 	})
 }
 
@@ -666,7 +707,10 @@ func (s *Service) Promote(ctx context.Context, name string) (*Deployment, error)
 // the canary's revision, when there is nothing to roll back to, or when
 // the deployment changed in a way that alters what would be rolled back
 // while the rollback was applied. An Automatic request is recorded as
-// EventAutoRolledBack.
+// EventAutoRolledBack. Removing a rollout canary (see RolloutPolicy) also
+// sets the alias the primary follows back to the primary's version while
+// it still names the canary's, so that the rejected version is not rolled
+// out again; the event says so.
 func (s *Service) Rollback(ctx context.Context, name string, req RollbackRequest) (*Deployment, error) {
 	if len(req.Reason) > maxReasonLength {
 		return nil, mloop.Errorf(mloop.EINVALID, "rollback reason of %d bytes: give at most %d", len(req.Reason), maxReasonLength)
@@ -687,7 +731,9 @@ func (s *Service) Rollback(ctx context.Context, name string, req RollbackRequest
 	// What the first attempt decided to roll back: a retry after a
 	// concurrent change rolls back the same thing or nothing.
 	var seenCanary, seenPrimary int64
-	return s.apply(ctx, name, func(ctx context.Context, cur *Deployment) (*Deployment, *Event, error) {
+	var revert *aliasRevert
+	d, err := s.apply(ctx, name, func(ctx context.Context, cur *Deployment) (*Deployment, *Event, error) {
+		revert = nil
 		canary, primary := cur.Slot(RoleCanary), *cur.Slot(RolePrimary)
 		if req.IfCanaryRevision != 0 && (canary == nil || canary.Revision != req.IfCanaryRevision) {
 			now := "no canary"
@@ -721,7 +767,7 @@ func (s *Service) Rollback(ctx context.Context, name string, req RollbackRequest
 			}
 			ref := Ref{Model: prev.model, Version: prev.version}
 			back := Slot{Role: RolePrimary, Revision: cur.NextRevision, Ref: ref, Model: prev.model, Version: prev.version,
-				Flavor: prev.flavor, Percent: 100}
+				Flavor: prev.flavor, Percent: 100, Since: s.now().UnixMilli()}
 			next.NextRevision++
 			next.Spec.Model = ref
 			next.Slots[0] = back
@@ -736,12 +782,19 @@ func (s *Service) Rollback(ctx context.Context, name string, req RollbackRequest
 		} else {
 			msg = "rolled back: " + msg
 		}
+		plan, note := s.planAliasRevert(ctx, cur, next)
+		revert = plan
+		msg += note
 		if req.Reason != "" {
 			msg += " (" + req.Reason + ")"
 		}
 		return next, &Event{Type: typ, Automatic: req.Automatic, Message: msg,
 			Details: details(cur.Slots, next.Slots, req.Reason, req.Details)}, nil
 	})
+	if err == nil {
+		s.revertAlias(ctx, name, revert)
+	}
+	return d, err
 }
 
 // previousPrimary returns the model version the primary of cur served
@@ -863,6 +916,11 @@ func (s *Service) SyncAliases(ctx context.Context) error {
 				s.warnAliasMissing(key, d.Name, sl, err)
 			case err != nil:
 				errs = append(errs, fmt.Errorf("deployment %s: resolve %s %s: %w", d.Name, sl.Role, sl.Ref, err))
+			case sl.Role == RolePrimary && rolloutActive(d):
+				s.aliasFound(key, d.Name, sl)
+				pending, held := rolloutPending(d, v)
+				s.holdRollout(d, v, held)
+				moved = moved || pending
 			default:
 				s.aliasFound(key, d.Name, sl)
 				moved = moved || v.Name != sl.Model || v.Version != sl.Version
@@ -872,7 +930,7 @@ func (s *Service) SyncAliases(ctx context.Context) error {
 			continue
 		}
 		_, err := s.apply(ctx, d.Name, func(ctx context.Context, cur *Deployment) (*Deployment, *Event, error) {
-			return followAliases(ctx, cur, lookup)
+			return s.followAliases(ctx, cur, lookup)
 		})
 		if err != nil && !mloop.IsNotFound(err) {
 			errs = append(errs, fmt.Errorf("deployment %s: follow its aliases: %w", d.Name, err))
@@ -890,12 +948,14 @@ func (s *Service) SyncAliases(ctx context.Context) error {
 
 // followAliases moves the alias slots of cur whose alias now names
 // another version to that version, each as a new revision; nil, nil when
-// none moved.
-func followAliases(ctx context.Context, cur *Deployment, lookup func(context.Context, Ref) (*registry.ModelVersion, error)) (*Deployment, *Event, error) {
+// none moved. The primary of a deployment with a rollout policy does not
+// move: a canary of the new version starts instead (see rolloutStep).
+func (s *Service) followAliases(ctx context.Context, cur *Deployment, lookup func(context.Context, Ref) (*registry.ModelVersion, error)) (*Deployment, *Event, error) {
 	next := cur.clone()
+	now := s.now().UnixMilli()
 	var msgs []string
 	for i, sl := range cur.Slots {
-		if sl.Ref.Alias == "" {
+		if sl.Ref.Alias == "" || sl.Role == RolePrimary && rolloutActive(cur) {
 			continue
 		}
 		v, err := lookup(ctx, sl.Ref)
@@ -907,6 +967,7 @@ func followAliases(ctx context.Context, cur *Deployment, lookup func(context.Con
 		}
 		moved := sl
 		moved.Model, moved.Version, moved.Revision, moved.Flavor = v.Name, v.Version, next.NextRevision, ""
+		moved.Since, moved.Rollout = now, false
 		for _, t := range v.Tags {
 			if t.Key == modelcheck.FlavorTag {
 				moved.Flavor = t.Value
@@ -921,10 +982,24 @@ func followAliases(ctx context.Context, cur *Deployment, lookup func(context.Con
 		msgs = append(msgs, fmt.Sprintf("alias %s moved: %s/%d → %s/%d; %srevision %d replaces revision %d",
 			sl.Ref, sl.Model, sl.Version, moved.Model, moved.Version, role, moved.Revision, sl.Revision))
 	}
+	typ, reason := EventAliasMoved, ""
+	if rolloutActive(cur) {
+		if v, err := lookup(ctx, cur.Spec.Model); err == nil {
+			t, msg, why := rolloutStep(cur, next, v, now)
+			if t != "" {
+				typ, reason = t, why
+				msgs = append([]string{msg}, msgs...)
+			}
+		}
+	}
 	if len(msgs) == 0 {
 		return nil, nil, nil
 	}
-	return next, &Event{Type: EventAliasMoved, Automatic: true, Message: strings.Join(msgs, "; ")}, nil
+	ev := &Event{Type: typ, Automatic: true, Message: strings.Join(msgs, "; ")}
+	if reason != "" {
+		ev.Details = details(cur.Slots, next.Slots, reason, nil)
+	}
+	return next, ev, nil
 }
 
 // warnAliasMissing logs, once per slot, that its alias does not resolve.

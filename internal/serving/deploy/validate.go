@@ -64,6 +64,9 @@ func (s Spec) normalize() Spec {
 	if s.Shadow != nil && s.Shadow.IsZero() {
 		s.Shadow = nil
 	}
+	if s.Rollout != nil && s.Rollout.Disabled {
+		s.Rollout = nil
+	}
 	return s
 }
 
@@ -76,7 +79,10 @@ func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
 // a canary; payload_sample from 0 to 1; max_batch_rows from 0 to 1,000,000;
 // batching at most 10,000 rows and 1s of delay; non-negative rollback
 // figures, max_error_rate_increase at most 1 and max_latency_ratio 0 or at
-// least 1. The error is EINVALID and names the field.
+// least 1; a rollout policy's figures within their bounds (see
+// RolloutPolicy). The error is EINVALID and names the field. That a
+// rollout policy needs the primary to follow an alias is checked by
+// Service.Create and Service.Update.
 func (s Spec) Validate() error {
 	s = s.normalize()
 	if s.Model.IsZero() {
@@ -127,6 +133,9 @@ func (s Spec) Validate() error {
 		return mloop.Errorf(mloop.EINVALID, "rollback.max_latency_ratio %v: give a ratio of at least 1 (0 for the default, %v)", r.MaxLatencyRatio, DefaultMaxLatencyRatio)
 	case r.MinLatencyIncrease < 0:
 		return mloop.Errorf(mloop.EINVALID, "rollback.min_latency_increase %v: give a non-negative duration such as 5ms", time.Duration(r.MinLatencyIncrease))
+	}
+	if s.Rollout != nil {
+		return s.Rollout.validate()
 	}
 	return nil
 }
