@@ -58,6 +58,7 @@ Commands:
   monitor   a deployment's monitoring windows: drift, data quality, live quality
   feedback  push ground-truth labels for served predictions (by request id)
   alert     alert rules on monitoring windows (webhooks, retraining) and their alerts
+  story     how a deployment came to serve what it serves: alert → run → model → rollout
   train     train a model on local data with a built-in trainer (gbdt)
   version   print the version
 
@@ -97,6 +98,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runFeedback(ctx, rest, stdout, stderr, os.Stdin)
 	case "alert":
 		return runAlert(ctx, rest, stdout, stderr)
+	case "story":
+		return runStory(ctx, rest, stdout, stderr)
 	case "train":
 		return runTrain(ctx, rest, stdout, stderr)
 	case "version":

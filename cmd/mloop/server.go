@@ -311,6 +311,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if m.Alerts != nil {
 		api.Alerts = m.Alerts
 	}
+	api.Story = newStory(m.Deployments, m.Pipelines, registrySvc, m.Alerts)
 	m.HTTPServer = newHTTPServer(api.Handler(), m.Logger)
 	if err = m.listen(m.Config.Addr, "server"); err != nil {
 		return err

@@ -167,6 +167,7 @@ func (s *Server) routes() []route {
 		{"POST", apiV1, "deployments/{name}/rollback", s.rollbackDeployment},
 		{"GET", apiV1, "deployments/{name}/events", s.deploymentEvents},
 		{"GET", apiV1, "deployments/{name}/history", s.deploymentHistory},
+		{"GET", apiV1, "deployments/{name}/story", s.deploymentStory},
 		{"GET", apiV1, "serving/state", s.servingState},
 
 		// mloop: monitoring and feedback (docs/monitoring.md).

@@ -30,6 +30,7 @@ import (
 	"github.com/mloop/mloop/internal/registry"
 	"github.com/mloop/mloop/internal/serving/deploy"
 	"github.com/mloop/mloop/internal/serving/router"
+	"github.com/mloop/mloop/internal/story"
 	"github.com/mloop/mloop/internal/tracking"
 )
 
@@ -70,6 +71,9 @@ type Server struct {
 	// /api/v1/alerts (docs/alerts.md); when nil those endpoints answer
 	// NOT_IMPLEMENTED.
 	Alerts *alert.Engine
+	// Story, when set, answers GET /api/v1/deployments/{name}/story
+	// (docs/story.md); when nil it answers NOT_IMPLEMENTED.
+	Story *story.Service
 	// Metrics, when set, answers GET /metrics (Prometheus text format).
 	Metrics http.Handler
 	// Done, when closed, ends long-lived answers (followed pipeline logs)
