@@ -75,7 +75,8 @@ func (s *Spec) Plan() (*Plan, error) {
 	return p, nil
 }
 
-// Deps returns the steps that step takes inputs from, in file order.
+// Deps returns the steps that step takes inputs from or needs, in file
+// order.
 func (p *Plan) Deps(step string) []string { return slices.Clone(p.deps[step]) }
 
 // Dependents returns the steps that take inputs from step, in file order.

@@ -50,6 +50,37 @@ steps:
 	}
 }
 
+// TestPlanNeeds: needs orders steps without an input between them, and a
+// step both needed and read from counts once.
+func TestPlanNeeds(t *testing.T) {
+	s := MustParse(t, `name: needs
+steps:
+  train:
+    run: echo
+    needs: validate
+    outputs: {m: m}
+  validate:
+    run: echo
+  register:
+    run: echo
+    needs: [train, validate]
+    inputs: {m: steps.train.outputs.m}
+`)
+	p, err := s.Plan()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"validate", "train", "register"}; !slices.Equal(p.Order, want) {
+		t.Errorf("order: got %v want %v", p.Order, want)
+	}
+	if got := p.Deps("register"); !slices.Equal(got, []string{"train", "validate"}) {
+		t.Errorf("deps of register: got %v want [train validate]", got)
+	}
+	if got := p.Downstream("validate"); !slices.Equal(got, []string{"train", "register"}) {
+		t.Errorf("downstream of validate: got %v want [train register]", got)
+	}
+}
+
 func TestPlanWide(t *testing.T) {
 	var b strings.Builder
 	b.WriteString("name: wide\nsteps:\n")

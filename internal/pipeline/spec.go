@@ -25,7 +25,7 @@ import (
 // lists the same keys; a test keeps the two in step.
 var (
 	specKeys   = []string{"name", "params", "steps"}
-	stepKeys   = []string{"run", "uses", "with", "inputs", "outputs", "env", "params", "retries", "timeout", "cache", "image"}
+	stepKeys   = []string{"run", "uses", "with", "needs", "inputs", "outputs", "env", "params", "retries", "timeout", "cache", "image"}
 	outputKeys = []string{"path", "type", "flavor"}
 )
 
@@ -93,6 +93,11 @@ type Step struct {
 	Uses string
 	// With is the raw configuration of a built-in step.
 	With map[string]any
+	// Needs names steps that must succeed before this one runs, besides
+	// those it takes inputs from (order only: they do not enter the cache
+	// key). NeedsLine locates the key.
+	Needs     []string
+	NeedsLine int
 	// Inputs are the step's inputs in file order.
 	Inputs []Input
 	// Outputs are the step's outputs in file order.
@@ -606,6 +611,9 @@ func (p *specParser) step(s *Spec, e entry) *Step {
 			} else if ok := isMapping(f.value); !ok {
 				p.errNode(f.value, "%s must be a mapping, not %s", fw, kind(f.value))
 			}
+		case "needs":
+			st.NeedsLine, _ = pos(f.value)
+			p.needs(st, f.value, fw)
 		case "inputs":
 			p.inputs(st, f.value, fw)
 		case "outputs":
@@ -660,6 +668,30 @@ func (p *specParser) step(s *Spec, e entry) *Step {
 	}
 	p.checkSubstitutions(s, st, nodes)
 	return st
+}
+
+// needs reads a step's needs: a step name or a list of them.
+func (p *specParser) needs(st *Step, n ast.Node, what string) {
+	var nodes []ast.Node
+	if seq, ok := unwrap(n).(*ast.SequenceNode); ok {
+		nodes = seq.Values
+	} else {
+		nodes = []ast.Node{n}
+	}
+	for _, x := range nodes {
+		v, ok := p.str(x, what)
+		if !ok {
+			continue
+		}
+		switch {
+		case !nameRE.MatchString(v):
+			p.errNode(x, "%s: invalid step name %q", what, v)
+		case slices.Contains(st.Needs, v):
+			p.errNode(x, "%s: step %q is listed twice", what, v)
+		default:
+			st.Needs = append(st.Needs, v)
+		}
+	}
 }
 
 func isMapping(n ast.Node) bool {
@@ -930,6 +962,14 @@ func (p *specParser) checkExprs(spec *Spec, s string, n ast.Node, scopes []strin
 // and that ${{ params.NAME }} names a defined parameter.
 func (p *specParser) checkReferences(s *Spec) {
 	for _, st := range s.Steps {
+		for _, n := range st.Needs {
+			switch up := s.Step(n); {
+			case up == nil:
+				p.errAt(st.NeedsLine, 0, "step %q needs unknown step %q", st.Name, n)
+			case up == st:
+				p.errAt(st.NeedsLine, 0, "step %q needs itself", st.Name)
+			}
+		}
 		for _, in := range st.Inputs {
 			if in.Kind != InputStep {
 				continue
@@ -1013,7 +1053,8 @@ func findCycle(s *Spec) []string {
 	return names
 }
 
-// stepDeps lists the steps st takes inputs from, in file order, once each.
+// stepDeps lists the steps st takes inputs from or needs, in file order,
+// once each.
 func stepDeps(s *Spec, st *Step) []string {
 	seen := map[string]bool{}
 	var deps []string
@@ -1021,6 +1062,12 @@ func stepDeps(s *Spec, st *Step) []string {
 		if in.Kind == InputStep && !seen[in.Step] && s.Step(in.Step) != nil {
 			seen[in.Step] = true
 			deps = append(deps, in.Step)
+		}
+	}
+	for _, n := range st.Needs {
+		if !seen[n] && n != st.Name && s.Step(n) != nil {
+			seen[n] = true
+			deps = append(deps, n)
 		}
 	}
 	order := map[string]int{}

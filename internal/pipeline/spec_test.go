@@ -138,6 +138,10 @@ func TestParseSpecErrors(t *testing.T) {
 		{"duplicate key", "name: x\nsteps:\n  a:\n    run: echo\n    run: ls\n", 5, "already defined"},
 		{"no steps", "name: x\n", 1, "no steps"},
 		{"with without uses", "name: x\nsteps:\n  a:\n    run: echo\n    with: {x: 1}\n", 5, "needs uses"},
+		{"needs unknown step", "name: x\nsteps:\n  a:\n    run: echo\n    needs: [b]\n", 5, `needs unknown step "b"`},
+		{"needs itself", "name: x\nsteps:\n  a:\n    run: echo\n    needs: a\n", 5, "needs itself"},
+		{"needs twice", "name: x\nsteps:\n  a:\n    run: echo\n  b:\n    run: echo\n    needs: [a, a]\n", 7, "listed twice"},
+		{"needs cycle", "name: x\nsteps:\n  a:\n    run: echo\n    needs: [b]\n  b:\n    run: echo\n    needs: [a]\n", 3, "cycle"},
 		{"unknown param override type", "name: x\nparams:\n  lr: [1]\nsteps:\n  a: {run: echo}\n", 3, "must be a string, number or boolean"},
 		{"cycle", "name: x\nsteps:\n  pre:\n    run: echo\n  a:\n    run: echo\n    inputs: {x: steps.b.outputs.o}\n    outputs: {o: o}\n  b:\n    run: echo\n    inputs: {x: steps.a.outputs.o}\n    outputs: {o: o}\n", 5, "cycle: a → b → a"},
 	}
