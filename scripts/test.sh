@@ -156,4 +156,10 @@ if [ $# -gt 0 ]; then
   go test -race -count=1 "$@"
 else
   go test -race -count=1 -timeout 30m ./...
+  # The README's first command, as a user runs it (on a free port; the
+  # Go tests above check both scenarios' summaries).
+  log "go run ./cmd/mloop quickstart --exit"
+  qs_start=$(date +%s)
+  go run ./cmd/mloop quickstart --exit --addr 127.0.0.1:0
+  log "quickstart done in $(( $(date +%s) - qs_start )) s (including the build)"
 fi

@@ -44,6 +44,8 @@ Usage:
   mloop <command> [flags]
 
 Commands:
+  quickstart  the whole loop on real data in about a minute: data, pipeline, deployment,
+            monitoring, alerts, retraining, canary (start here)
   server    run the mloop server (MLflow-compatible tracking and model registry API,
             deployments and the serving data plane)
   data      versioned datasets: push, list, show, pull, schema, validate, drift
@@ -72,6 +74,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	switch cmd, rest := args[0], args[1:]; cmd {
+	case "quickstart":
+		return runQuickstart(ctx, rest, stdout, stderr)
 	case "server":
 		return runServer(ctx, rest, stdout, stderr)
 	case "data":
