@@ -171,22 +171,10 @@ func (EvaluateStep) CacheKeyExtra(ctx context.Context, s *Service, _ *Run, st *S
 	if err != nil {
 		return nil, err
 	}
-	if c.Model == "" {
-		return map[string]string{"champion": "none"}, nil
-	}
-	mv, _, err := findChampion(ctx, s.Registry, c.Model, c.ChampionAlias)
-	if err != nil {
-		return nil, err
-	}
-	if mv == nil {
-		return map[string]string{"champion": "none"}, nil
-	}
-	if in, ok := inputs["model"]; ok && in.Record != nil && in.Record.URI != "" && versionHolds(mv, in.Record.URI) {
-		if prev := versionTag(mv, "mloop.gate.champion"); prev != "" {
-			return map[string]string{"champion": prev}, nil
-		}
-	}
-	return map[string]string{"champion": versionRef(mv)}, nil
+	in, ok := inputs["model"]
+	return championCacheKey(ctx, s.Registry, c.Model, c.ChampionAlias, func(mv *registry.ModelVersion) bool {
+		return ok && in.Record != nil && in.Record.URI != "" && versionHolds(mv, in.Record.URI)
+	})
 }
 
 // versionRef returns "NAME/VERSION".

@@ -266,19 +266,35 @@ func (GateStep) CacheKeyExtra(ctx context.Context, s *Service, _ *Run, st *Step,
 	if err != nil {
 		return nil, err
 	}
-	mv, _, err := findChampion(ctx, s.Registry, c.Model, c.ChampionAlias)
+	h := inputs["metrics"].Hash
+	return championCacheKey(ctx, s.Registry, c.Model, c.ChampionAlias, func(mv *registry.ModelVersion) bool {
+		return h != "" && versionTag(mv, "mloop.gate.metrics_hash") == h
+	})
+}
+
+// championCacheKey returns the champion's part of a built-in step's cache
+// key: {"champion": "none"} without one, else "NAME/VERSION" — or, when
+// self reports that the champion is this very candidate (registered from
+// the step's inputs), the champion it was gated against (its
+// mloop.gate.champion tag), so that an unchanged re-run stays cached
+// instead of judging a model against itself.
+func championCacheKey(ctx context.Context, reg Registry, model, alias string, self func(*registry.ModelVersion) bool) (map[string]string, error) {
+	if model == "" {
+		return map[string]string{"champion": "none"}, nil
+	}
+	mv, _, err := findChampion(ctx, reg, model, alias)
 	if err != nil {
 		return nil, err
 	}
 	if mv == nil {
 		return map[string]string{"champion": "none"}, nil
 	}
-	if h := inputs["metrics"].Hash; h != "" && versionTag(mv, "mloop.gate.metrics_hash") == h {
+	if self(mv) {
 		if prev := versionTag(mv, "mloop.gate.champion"); prev != "" {
 			return map[string]string{"champion": prev}, nil
 		}
 	}
-	return map[string]string{"champion": mv.Name + "/" + strconv.FormatInt(mv.Version, 10)}, nil
+	return map[string]string{"champion": versionRef(mv)}, nil
 }
 
 // versionTag returns the value of a model version's tag, or "".
