@@ -102,6 +102,7 @@ type deployFlags struct {
 	rbMinRequests         int
 	rbMaxErrorIncrease    float64
 	rbMaxLatencyRatio     float64
+	rbMinLatencyIncrease  time.Duration
 	noAutoRollback        bool
 	rollout, noRollout    bool
 	roPercent             int
@@ -136,6 +137,7 @@ func (f *deployFlags) register(fs *flag.FlagSet, update bool) {
 	fs.DurationVar(&f.rbWindow, "rollback-window", 0, fmt.Sprintf("automatic rollback: how far back canary requests count (default %s)", deploy.DefaultRollbackWindow))
 	fs.IntVar(&f.rbMinRequests, "rollback-min-requests", 0, fmt.Sprintf("automatic rollback: canary requests needed before it is judged (default %d)", deploy.DefaultRollbackMinRequests))
 	fs.Float64Var(&f.rbMaxErrorIncrease, "rollback-max-error-rate-increase", 0, fmt.Sprintf("automatic rollback: canary error rate above the primary's beyond which it is rolled back (default %g)", deploy.DefaultMaxErrorRateIncrease))
+	fs.DurationVar(&f.rbMinLatencyIncrease, "rollback-min-latency-increase", 0, fmt.Sprintf("automatic rollback: the smallest canary p99 increase over the primary's that counts (default %v; raise it for thin traffic)", deploy.DefaultMinLatencyIncrease))
 	fs.Float64Var(&f.rbMaxLatencyRatio, "rollback-max-latency-ratio", 0, fmt.Sprintf("automatic rollback: canary p99 latency over the primary's beyond which it is rolled back (default %g)", float64(deploy.DefaultMaxLatencyRatio)))
 	fs.BoolVar(&f.noAutoRollback, "no-auto-rollback", false, "never roll a canary back automatically")
 	fs.BoolVar(&f.rollout, "rollout", false, "automatic rollout: when the alias the primary follows moves, serve the new version as a canary, judge it after --rollout-window and promote it or roll it back (and set the alias back); the other --rollout-… flags imply it")
@@ -188,7 +190,7 @@ func (f *deployFlags) check() error {
 		return fmt.Errorf("invalid --payload-sample %g: use a share from 0 (log nothing) to 1 (log every request)", f.payloadSample)
 	case f.batchSize < 0 || f.batchDelay < 0 || f.maxBatchRows < 0:
 		return errors.New("--batch-size, --batch-delay and --max-batch-rows cannot be negative")
-	case f.rbWindow < 0 || f.rbMinRequests < 0 || f.rbMaxErrorIncrease < 0 || f.rbMaxLatencyRatio < 0:
+	case f.rbWindow < 0 || f.rbMinRequests < 0 || f.rbMaxErrorIncrease < 0 || f.rbMaxLatencyRatio < 0 || f.rbMinLatencyIncrease < 0:
 		return errors.New("the --rollback-… flags cannot be negative")
 	case f.noCanary && (f.set["canary"] || f.set["canary-percent"]):
 		return errors.New("--no-canary cannot be combined with --canary or --canary-percent")
@@ -230,6 +232,9 @@ func (f *deployFlags) rollbackPolicy(p deploy.RollbackPolicy) deploy.RollbackPol
 	if f.set["rollback-max-latency-ratio"] {
 		p.MaxLatencyRatio = f.rbMaxLatencyRatio
 	}
+	if f.set["rollback-min-latency-increase"] {
+		p.MinLatencyIncrease = deploy.Duration(f.rbMinLatencyIncrease)
+	}
 	if f.set["no-auto-rollback"] {
 		p.Disabled = f.noAutoRollback
 	}
@@ -238,7 +243,8 @@ func (f *deployFlags) rollbackPolicy(p deploy.RollbackPolicy) deploy.RollbackPol
 
 // rollbackGiven reports whether any flag of the rollback policy was given.
 func (f *deployFlags) rollbackGiven() bool {
-	for _, n := range []string{"rollback-window", "rollback-min-requests", "rollback-max-error-rate-increase", "rollback-max-latency-ratio", "no-auto-rollback"} {
+	for _, n := range []string{"rollback-window", "rollback-min-requests", "rollback-max-error-rate-increase", "rollback-max-latency-ratio",
+		"rollback-min-latency-increase", "no-auto-rollback"} {
 		if f.set[n] {
 			return true
 		}

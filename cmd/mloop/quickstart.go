@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mloop/mloop"
 	"github.com/mloop/mloop/internal/quickstart"
 )
 
@@ -61,7 +62,7 @@ func runQuickstart(ctx context.Context, args []string, stdout, stderr io.Writer)
 	}
 	scenario, err := quickstart.ParseScenario(*scenarioName)
 	if err != nil {
-		fmt.Fprintf(stderr, "mloop quickstart: %v\n", err)
+		fmt.Fprintf(stderr, "mloop quickstart: %s\n", mloop.ErrorMessage(err))
 		return exitUsage
 	}
 	if *window < time.Second {
@@ -105,7 +106,7 @@ func runQuickstart(ctx context.Context, args []string, stdout, stderr io.Writer)
 		}
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "mloop quickstart: %v\n", err)
+		fmt.Fprintf(stderr, "mloop quickstart: %s\n", mloop.ErrorMessage(err))
 		_ = m.Close()
 		return exitFailure
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -108,8 +109,11 @@ func TestRolloutPromotedUnderLoad(t *testing.T) {
 	registerFixture(t, m, "weather", "binary_logistic.json")
 	registerFixture(t, m, "weather", "missing.json")
 	setChampion(t, m, "1")
+	// With tens of requests a p99 is their slowest one: a GC pause must
+	// not pass for a slow canary (--rollout-min-latency-increase).
 	mustCLI(t, m, exitOK, "deploy", "create", "weather", "--model", "weather@champion", "--rollout-percent", "50",
-		"--rollout-window", "4s", "--rollout-min-requests", "10", "--rollout-max-wait", "1m", "--wait-timeout", "2m")
+		"--rollout-window", "4s", "--rollout-min-requests", "10", "--rollout-max-wait", "1m",
+		"--rollout-min-latency-increase", "250ms", "--rollback-min-latency-increase", "250ms", "--wait-timeout", "2m")
 	out, _ := mustCLI(t, m, exitOK, "deploy", "show", "weather")
 	if want := "rollout:    releases of weather@champion go through a canary taking 50%, judged after 4s once it has 10 requests"; !strings.Contains(out, want) {
 		t.Fatalf("deploy show:\n%s\nwant a line containing %q", out, want)
@@ -146,9 +150,13 @@ func TestRolloutPromotedUnderLoad(t *testing.T) {
 	if want := fmt.Sprintf("rollout canary revision %d (weather/2) started", canary.Revision); !strings.Contains(out, want) || !strings.Contains(out, "judged at") {
 		t.Errorf("deploy show during the rollout:\n%s\nwant %q and its judgement time", out, want)
 	}
-	waitFor(t, "the canary to be promoted", time.Minute, func() bool {
-		return deploymentOf(t, m, "weather").Slot(deploy.RolePrimary).Revision == canary.Revision
-	})
+	for deadline := time.Now().Add(time.Minute); deploymentOf(t, m, "weather").Slot(deploy.RolePrimary).Revision != canary.Revision; {
+		if time.Now().After(deadline) {
+			evs := mustCall(t, m, "GET", "/api/v1/deployments/weather/events", nil)
+			t.Fatalf("the canary was not promoted within 1m; deployment events: %v", evs["events"])
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	// Requests answered by the promoted revision after the promotion.
 	res.mu.Lock()
 	before := res.byRev[fmt.Sprint(canary.Revision)][http.StatusOK]
@@ -286,13 +294,13 @@ func TestRolloutFlags(t *testing.T) {
 			t.Fatalf("mloop %s: got exit %d, stderr %q; want exit %d and %q", strings.Join(tc.args, " "), code, errs, tc.code, tc.contains)
 		}
 	}
-	if p := policy(); p == nil || *p != (deploy.RolloutPolicy{}) {
+	if p := policy(); p == nil || !reflect.DeepEqual(*p, deploy.RolloutPolicy{}) {
 		t.Fatalf("after create --rollout: got policy %+v, want the defaults", p)
 	}
 	mustCLI(t, m, exitOK, "deploy", "update", "w", "--rollout-percent", "30", "--rollout-metric", "accuracy", "--wait=false")
 	mustCLI(t, m, exitOK, "deploy", "update", "w", "--rollout-window", "5s", "--rollout-min-labels", "7", "--wait=false")
 	want := deploy.RolloutPolicy{CanaryPercent: 30, Metric: "accuracy", Window: deploy.Duration(5 * time.Second), MinLabels: 7}
-	if p := policy(); p == nil || *p != want {
+	if p := policy(); p == nil || !reflect.DeepEqual(*p, want) {
 		t.Fatalf("after the updates: got policy %+v, want %+v (flags not given keep their value)", p, want)
 	}
 	mustCLI(t, m, exitOK, "deploy", "update", "w", "--no-rollout", "--wait=false")

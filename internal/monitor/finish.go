@@ -360,19 +360,9 @@ func (m *Monitor) CurrentWindow(ctx context.Context, deployment string) ([]*Wind
 	if !m.opened.Load() || m.closed.Load() {
 		return nil, mloop.Errorf(mloop.EUNAVAILABLE, "the monitor is not running")
 	}
-	reply := make(chan []*closedWindow, 1)
-	select {
-	case m.snapReq <- snapRequest{deployment: deployment, reply: reply}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	case <-m.ctx.Done():
-		return nil, mloop.Errorf(mloop.EUNAVAILABLE, "the monitor is closed")
-	}
-	var cws []*closedWindow
-	select {
-	case cws = <-reply:
-	case <-ctx.Done():
-		return nil, ctx.Err()
+	cws, err := m.openWindows(ctx, deployment)
+	if err != nil {
+		return nil, err
 	}
 	out := make([]*WindowSummary, 0, len(cws))
 	for _, cw := range cws {

@@ -23,14 +23,21 @@ var _ deploy.HealthSource = (*Monitor)(nil)
 // not running.
 //
 // The window's rows still in Observe's buffers (at most FlushInterval
-// old) are not counted, nor is a window in the instant between its close
-// and its save.
+// old) are not counted, nor is a window closed but not yet saved when the
+// saved windows are listed (the finisher saves within moments).
 func (m *Monitor) VersionHealth(ctx context.Context, deployment, model string, version int64, since time.Time) (deploy.VersionHealth, error) {
 	var h deploy.VersionHealth
 	if !m.opened.Load() || m.closed.Load() {
 		return h, mloop.Errorf(mloop.EUNAVAILABLE, "the monitor is not running")
 	}
 	key := model + "/" + strconv.FormatInt(version, 10)
+	// The open window first, then the saved ones: a window that closes in
+	// between is then found saved (listing first could miss it on both
+	// sides); the ids keep it from counting twice.
+	open, err := m.openWindows(ctx, deployment)
+	if err != nil {
+		return h, err
+	}
 	var wins []*WindowSummary
 	if m.store != nil {
 		saved, err := m.store.ListWindows(ctx, deployment, WindowFilter{Since: since, ModelVersion: key})
@@ -38,10 +45,6 @@ func (m *Monitor) VersionHealth(ctx context.Context, deployment, model string, v
 			return h, fmt.Errorf("health of %s on deployment %s: %w", key, deployment, err)
 		}
 		wins = saved
-	}
-	open, err := m.openWindows(ctx, deployment)
-	if err != nil {
-		return h, err
 	}
 	seen := map[string]bool{}
 	for _, w := range wins {

@@ -79,7 +79,8 @@ func (s *Spec) Plan() (*Plan, error) {
 // order.
 func (p *Plan) Deps(step string) []string { return slices.Clone(p.deps[step]) }
 
-// Dependents returns the steps that take inputs from step, in file order.
+// Dependents returns the steps that take inputs from step or need it, in
+// file order.
 func (p *Plan) Dependents(step string) []string { return slices.Clone(p.dependents[step]) }
 
 // Level returns the step's depth in the DAG: 0 for steps without

@@ -494,7 +494,7 @@ func (q *run) month(ctx context.Context, m string) error {
 	}
 	q.say("month %s replayed: %d requests over HTTP (%s) in %s; %d labels accepted",
 		m, len(days), describeServed(served), time.Since(begin).Round(time.Millisecond), fb.Accepted)
-	wins, err := q.closedWindows(ctx, begin)
+	wins, err := q.closedWindows(ctx, begin, served)
 	if err != nil {
 		return err
 	}
@@ -559,9 +559,9 @@ func describeServed(served map[string]int) string {
 }
 
 // closedWindows waits until the monitoring window holding the requests
-// sent since begin has closed and returns its summaries (one per model
-// version).
-func (q *run) closedWindows(ctx context.Context, begin time.Time) ([]*monitor.WindowSummary, error) {
+// sent since begin has closed and is saved for every model version that
+// answered them (served), and returns its summaries.
+func (q *run) closedWindows(ctx context.Context, begin time.Time, served map[string]int) ([]*monitor.WindowSummary, error) {
 	var out []*monitor.WindowSummary
 	err := q.waitFor(ctx, "the month's monitoring window to close", func() (bool, error) {
 		cur, err := q.c.CurrentWindow(ctx, Deployment)
@@ -573,7 +573,16 @@ func (q *run) closedWindows(ctx context.Context, begin time.Time) ([]*monitor.Wi
 			return false, err
 		}
 		out = ws
-		return len(ws) > 0, nil
+		saved := map[string]bool{}
+		for _, w := range ws {
+			saved[w.ModelVersion] = true
+		}
+		for mv := range served {
+			if !saved[mv] {
+				return false, nil
+			}
+		}
+		return true, nil
 	})
 	slices.SortFunc(out, func(a, b *monitor.WindowSummary) int { return strings.Compare(a.ModelVersion, b.ModelVersion) })
 	return out, err

@@ -75,7 +75,7 @@ func describeUpdate(cur, next *Deployment) string {
 	if !reflect.DeepEqual(cs.Rollback, ns.Rollback) {
 		parts = append(parts, fmt.Sprintf("rollback policy %s → %s", describePolicy(cs.Rollback), describePolicy(ns.Rollback)))
 	}
-	if !reflect.DeepEqual(cs.Rollout, ns.Rollout) {
+	if describeRollout(cs.Rollout) != describeRollout(ns.Rollout) { // a version added to Rejected is said apart
 		parts = append(parts, fmt.Sprintf("rollout policy %s → %s", describeRollout(cs.Rollout), describeRollout(ns.Rollout)))
 	}
 	if len(parts) == 0 {

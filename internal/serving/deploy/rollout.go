@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -68,6 +69,33 @@ type RolloutPolicy struct {
 	// Metric may be, absolute (default 0.02); for log_loss, rmse and mae
 	// lower is better.
 	MaxDegradation float64 `json:"max_degradation,omitempty"`
+	// Rejected lists the versions of the primary's model whose rollout
+	// canary was removed without being promoted (the newest
+	// MaxRolloutRejected). The control plane records them in the same
+	// change that removes the canary, so that a version is never rolled
+	// out again while the alias still names it — even when setting the
+	// alias back failed or the server stopped in between; the follower then
+	// sets the alias back again. An update that sets the policy anew
+	// (rather than merging into it, as mloop deploy update does) clears it.
+	Rejected []int64 `json:"rejected,omitempty"`
+}
+
+// MaxRolloutRejected bounds RolloutPolicy.Rejected.
+const MaxRolloutRejected = 50
+
+// rejects reports whether the policy lists version as rejected.
+func (p *RolloutPolicy) rejects(version int64) bool {
+	return p != nil && slices.Contains(p.Rejected, version)
+}
+
+// withRejected returns a copy of p listing version as rejected.
+func (p *RolloutPolicy) withRejected(version int64) *RolloutPolicy {
+	q := *p
+	q.Rejected = append(slices.Clone(p.Rejected), version)
+	if n := len(q.Rejected); n > MaxRolloutRejected {
+		q.Rejected = q.Rejected[n-MaxRolloutRejected:]
+	}
+	return &q
 }
 
 // Defaults and bounds of RolloutPolicy.
@@ -232,13 +260,15 @@ type RolloutVerdict struct {
 	// with the figures.
 	Decision string `json:"decision"`
 	Reason   string `json:"reason"`
-	// CanaryRevision is the canary revision judged; Since when it started
-	// (Unix ms); Age how long it had served.
-	CanaryRevision int64    `json:"canary_revision"`
-	Since          int64    `json:"since"`
-	Age            Duration `json:"age"`
+	// CanaryRevision is the canary revision judged and PrimaryRevision the
+	// primary it was compared with; Since when the canary started (Unix
+	// ms); Age how long it had served.
+	CanaryRevision  int64    `json:"canary_revision"`
+	PrimaryRevision int64    `json:"primary_revision"`
+	Since           int64    `json:"since"`
+	Age             Duration `json:"age"`
 	// Canary and Primary are the figures compared since the canary
-	// started; nil without a HealthSource (judged on time alone).
+	// started.
 	Canary  *VersionHealth `json:"canary,omitempty"`
 	Primary *VersionHealth `json:"primary,omitempty"`
 	// Policy is the policy applied, with its defaults.
@@ -323,12 +353,26 @@ func rolloutPending(d *Deployment, v *registry.ModelVersion) (pending, held bool
 		return canary != nil && canary.Rollout, false
 	}
 	switch {
+	case v.Name == d.Spec.Model.Model && d.Spec.Rollout.rejects(v.Version):
+		return false, false // rejected before: the follower sets the alias back (rejectedAlias)
 	case canary != nil && !canary.Rollout:
 		return false, true
 	case canary != nil && canary.Model == v.Name && canary.Version == v.Version:
 		return false, false
 	}
 	return true, false
+}
+
+// rejectedAlias returns the alias set-back still owed for d: its primary's
+// alias names v, a version its rollout canary was rejected as, while the
+// primary serves another version of that model; nil otherwise.
+func rejectedAlias(d *Deployment, v *registry.ModelVersion) *aliasRevert {
+	p := d.Slot(RolePrimary)
+	if !rolloutActive(d) || p == nil || v.Name != d.Spec.Model.Model || !d.Spec.Rollout.rejects(v.Version) ||
+		p.Model != v.Name || p.Version == v.Version {
+		return nil
+	}
+	return &aliasRevert{Alias: d.Spec.Model, Rejected: v.Version, To: p.Version}
 }
 
 // holdRollout logs, once per deployment and version, that a manual canary
@@ -414,7 +458,7 @@ func rolloutStep(cur, next *Deployment, v *registry.ModelVersion, now int64) (ty
 // primary follows its alias again and serves the canary's revision;
 // EventPromoted, Automatic), rolls it back (EventAutoRolledBack, and the
 // alias is set back to the primary's version) or waits. Without a Health
-// source the canary is promoted after its window on time alone. Each
+// source nothing is judged: a server with monitoring judges. Each
 // decision applies only while the canary is the revision judged: a
 // concurrent change makes it a no-op, not an error. The alias follower
 // started by Open runs it after each SyncAliases; several servers may run
@@ -454,35 +498,36 @@ func (s *Service) judgeRollout(ctx context.Context, d *Deployment, c Slot) error
 		return nil
 	}
 	v := RolloutVerdict{CanaryRevision: c.Revision, Since: startMs, Age: Duration(age.Round(time.Millisecond)), Policy: pol}
+	p := d.Slot(RolePrimary)
+	v.PrimaryRevision = p.Revision
 	if s.Health == nil {
-		v.Decision = DecisionPromote
-		v.Reason = fmt.Sprintf("judged on time alone after %v: this server has no monitoring to measure the canary", age.Round(time.Second))
-	} else {
-		p := d.Slot(RolePrimary)
-		ch, err := s.Health.VersionHealth(ctx, d.Name, c.Model, c.Version, since)
-		if err == nil {
-			var ph VersionHealth
-			ph, err = s.Health.VersionHealth(ctx, d.Name, p.Model, p.Version, since)
-			v.Primary = &ph
-		}
-		if mloop.ErrorCode(err) == mloop.EUNAVAILABLE {
-			// Monitoring stopped (the server shuts down): judge later.
-			s.log().Debug("rollout canary not judged: no figures", "deployment", d.Name, "revision", c.Revision, "err", err)
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("measure the canary and the primary: %w", err)
-		}
-		v.Canary = &ch
-		v.Decision, v.Reason = pol.Judge(age, ch, *v.Primary)
+		// Without figures nothing is judged: a server with monitoring
+		// (one whose data plane serves the traffic) does it.
+		s.log().Debug("rollout canary not judged: this server has no monitoring", "deployment", d.Name, "revision", c.Revision)
+		return nil
 	}
+	ch, err := s.Health.VersionHealth(ctx, d.Name, c.Model, c.Version, since)
+	var ph VersionHealth
+	if err == nil {
+		ph, err = s.Health.VersionHealth(ctx, d.Name, p.Model, p.Version, since)
+	}
+	if mloop.ErrorCode(err) == mloop.EUNAVAILABLE {
+		// Monitoring stopped (the server shuts down): judge later.
+		s.log().Debug("rollout canary not judged: no figures", "deployment", d.Name, "revision", c.Revision, "err", err)
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("measure the canary and the primary: %w", err)
+	}
+	v.Canary, v.Primary = &ch, &ph
+	v.Decision, v.Reason = pol.Judge(age, ch, ph)
 	extra, err := json.Marshal(v)
 	if err != nil {
 		return fmt.Errorf("encode the rollout verdict: %w", err)
 	}
 	switch v.Decision {
 	case DecisionPromote:
-		_, err = s.promoteRollout(ctx, d.Name, c.Revision, v.Reason, extra)
+		_, err = s.promoteRollout(ctx, d.Name, c.Revision, p.Revision, v.Reason, extra)
 	case DecisionRollback:
 		_, err = s.Rollback(ctx, d.Name, RollbackRequest{IfCanaryRevision: c.Revision, Automatic: true, Reason: v.Reason, Details: extra})
 	default:
@@ -497,14 +542,25 @@ func (s *Service) judgeRollout(ctx context.Context, d *Deployment, c Slot) error
 }
 
 // promoteRollout promotes the rollout canary revision rev of the named
-// deployment (ECONFLICT when it is no longer its canary): the canary's
+// deployment, judged against primary revision primaryRev: the canary's
 // revision serves all traffic as the primary, which keeps following its
-// alias.
-func (s *Service) promoteRollout(ctx context.Context, name string, rev int64, reason string, extra json.RawMessage) (*Deployment, error) {
+// alias. ECONFLICT when the canary or the primary changed meanwhile, or
+// when the alias the primary follows no longer names the canary's version
+// (another server, a user or a pipeline moved it): a decision is applied
+// only to what it judged.
+func (s *Service) promoteRollout(ctx context.Context, name string, rev, primaryRev int64, reason string, extra json.RawMessage) (*Deployment, error) {
 	return s.apply(ctx, name, func(ctx context.Context, cur *Deployment) (*Deployment, *Event, error) {
-		c := cur.Slot(RoleCanary)
-		if c == nil || c.Revision != rev || !c.Rollout {
-			return nil, nil, mloop.Errorf(mloop.ECONFLICT, "deployment %s no longer serves rollout canary revision %d: nothing was promoted", name, rev)
+		c, p := cur.Slot(RoleCanary), cur.Slot(RolePrimary)
+		if c == nil || c.Revision != rev || !c.Rollout || p == nil || p.Revision != primaryRev || !rolloutActive(cur) {
+			return nil, nil, mloop.Errorf(mloop.ECONFLICT, "deployment %s no longer serves rollout canary revision %d beside primary revision %d: nothing was promoted", name, rev, primaryRev)
+		}
+		v, err := s.lookup(ctx, cur.Spec.Model)
+		if err != nil {
+			return nil, nil, fmt.Errorf("resolve %s before promoting: %w", cur.Spec.Model, err)
+		}
+		if v.Name != c.Model || v.Version != c.Version {
+			return nil, nil, mloop.Errorf(mloop.ECONFLICT, "deployment %s: %s now names %s/%d, not the canary's %s/%d: nothing was promoted (the follower acts on the alias's new version)",
+				name, cur.Spec.Model, v.Name, v.Version, c.Model, c.Version)
 		}
 		next, msg := promoted(cur, s.now().UnixMilli())
 		return next, &Event{Type: EventPromoted, Automatic: true, Message: "promoted automatically: " + msg + " (" + reason + ")",
@@ -580,8 +636,17 @@ func (s *Service) revertAlias(ctx context.Context, name string, plan *aliasRever
 	if plan == nil {
 		return
 	}
+	// The change it follows is stored: a client that went away must not
+	// leave the alias half done (the follower retries it anyway, from the
+	// policy's Rejected list).
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
 	a := plan.Alias
 	v, err := s.lookup(ctx, a)
+	if err != nil && aliasMissing(err) {
+		s.log().Info("alias not set back: it was deleted meanwhile", "deployment", name, "alias", a.String())
+		return
+	}
 	if err == nil && (v.Name != a.Model || v.Version != plan.Rejected) {
 		s.log().Info("alias not set back: it moved meanwhile", "deployment", name, "alias", a.String(), "now", fmt.Sprintf("%s/%d", v.Name, v.Version))
 		return
@@ -590,7 +655,7 @@ func (s *Service) revertAlias(ctx context.Context, name string, plan *aliasRever
 		err = s.Registry.SetRegisteredModelAlias(ctx, a.Model, a.Alias, strconv.FormatInt(plan.To, 10))
 	}
 	if err != nil {
-		s.log().Error("cannot set an alias back after its rollout canary was removed: set it by hand, or the rejected version is rolled out again",
+		s.log().Error("cannot set an alias back after its rollout canary was removed: the follower retries; the rejected version is not rolled out again meanwhile",
 			"deployment", name, "alias", a.String(), "to", plan.To, "rejected", plan.Rejected, "err", err)
 		return
 	}

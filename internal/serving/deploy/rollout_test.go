@@ -3,6 +3,7 @@ package deploy_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -153,6 +154,23 @@ func TestRolloutStartsCanary(t *testing.T) {
 	}
 }
 
+// TestRolloutNotJudgedWithoutMonitoring: a server without figures leaves
+// rollout canaries to a server that has them.
+func TestRolloutNotJudgedWithoutMonitoring(t *testing.T) {
+	e, clock, _ := rolloutEnv(t, deploy.RolloutPolicy{Window: deploy.Duration(10 * time.Minute), Metric: "accuracy"})
+	e.svc.Health = nil
+	ctx := context.Background()
+	e.setAlias(t, "flights", "champion", 3)
+	must(t, "SyncAliases", e.svc.SyncAliases(ctx))
+	started := e.get(t, "r")
+	clock.advance(2 * time.Hour) // past the window and max_wait
+	must(t, "ReconcileRollouts", e.svc.ReconcileRollouts(ctx))
+	d := e.get(t, "r")
+	if d.Generation != started.Generation {
+		t.Fatalf("a server without monitoring judged the canary: %s", slotsText(d.Slots))
+	}
+}
+
 func TestRolloutPromoted(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
@@ -160,7 +178,6 @@ func TestRolloutPromoted(t *testing.T) {
 		message string // a substring of the promotion's message
 	}{
 		{"healthy", true, "(healthy after 10m0s: 500 requests, error rate 0.002 vs primary 0.002, p99 8.0ms vs 8.0ms, live accuracy 0.9000 vs primary 0.9000 over 200 and 200 labels)"},
-		{"no monitoring", false, "(judged on time alone after 10m0s: this server has no monitoring to measure the canary)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e, clock, health := rolloutEnv(t, deploy.RolloutPolicy{Window: deploy.Duration(10 * time.Minute), Metric: "accuracy"})
@@ -319,6 +336,10 @@ func TestRolloutRemovedByHand(t *testing.T) {
 			return e.svc.Update(ctx, "r", deploy.Update{Canary: &deploy.Ref{}})
 		}, "primary r1 flights/2 flights@champion 100%", 2,
 			"updated: canary flights/3 (revision 2) removed; alias flights@champion set back to flights/2 so that flights/3 is not rolled out again"},
+		{"update --no-rollout", func(e *env) (*deploy.Deployment, error) {
+			return e.svc.Update(ctx, "r", deploy.Update{Rollout: &deploy.RolloutPolicy{Disabled: true}})
+		}, "primary r1 flights/2 flights@champion 100%", 2,
+			"updated: canary flights/3 (revision 2) removed; rollout policy canary 20%, judged after 10m0s once it has 100 requests (rolled back without them after 1h0m0s), max error rate +0.02, max p99 ×2 (and +5ms) → off; alias flights@champion set back to flights/2 so that flights/3 is not rolled out again"},
 		{"promote", func(e *env) (*deploy.Deployment, error) {
 			return e.svc.Promote(ctx, "r")
 		}, "primary r2 flights/3 flights@champion 100%", 3,
@@ -344,6 +365,102 @@ func TestRolloutRemovedByHand(t *testing.T) {
 				t.Fatalf("SyncAliases changed the deployment after %s: %s", tc.name, e.events(t, "r")[0].Message)
 			}
 		})
+	}
+}
+
+// aliasFailing is a registry whose alias changes fail while fail is set.
+type aliasFailing struct {
+	deploy.Registry
+	fail bool
+}
+
+func (r *aliasFailing) SetRegisteredModelAlias(ctx context.Context, name, alias, version string) error {
+	if r.fail {
+		return errors.New("registry unreachable")
+	}
+	return r.Registry.SetRegisteredModelAlias(ctx, name, alias, version)
+}
+
+// TestRolloutRejectedWhenAliasRevertFails: the rejection is stored with the
+// rollback, so a set-back that fails (or a crash before it) never rolls the
+// version out again, and the follower sets the alias back later.
+func TestRolloutRejectedWhenAliasRevertFails(t *testing.T) {
+	e, clock, health := rolloutEnv(t, deploy.RolloutPolicy{Window: deploy.Duration(time.Minute)})
+	ctx := context.Background()
+	reg := &aliasFailing{Registry: e.svc.Registry}
+	e.svc.Registry = reg
+	health.set("flights/2", healthy)
+	health.set("flights/3", deploy.VersionHealth{Requests: 500, Errors: 400, LatencyP99Ms: 8})
+	e.setAlias(t, "flights", "champion", 3)
+	must(t, "SyncAliases", e.svc.SyncAliases(ctx))
+	clock.advance(time.Minute)
+	reg.fail = true
+	must(t, "ReconcileRollouts", e.svc.ReconcileRollouts(ctx))
+	d := e.get(t, "r")
+	if got, want := slotsText(d.Slots), "primary r1 flights/2 flights@champion 100%"; got != want {
+		t.Fatalf("after the rollback:\ngot  %s\nwant %s", got, want)
+	}
+	if got := d.Spec.Rollout.Rejected; len(got) != 1 || got[0] != 3 {
+		t.Fatalf("rejected versions: got %v, want [3]", got)
+	}
+	if v := e.champion(t); v != 3 {
+		t.Fatalf("flights@champion: got %d, want 3 (the set-back failed)", v)
+	}
+	for range 3 {
+		must(t, "SyncAliases while the registry fails", e.svc.SyncAliases(ctx))
+	}
+	if again := e.get(t, "r"); again.Generation != d.Generation {
+		t.Fatalf("the rejected version was rolled out again: %s", e.events(t, "r")[0].Message)
+	}
+	reg.fail = false
+	must(t, "SyncAliases once the registry works", e.svc.SyncAliases(ctx))
+	if v := e.champion(t); v != 2 {
+		t.Fatalf("flights@champion after the retry: got %d, want 2", v)
+	}
+	// A new version rolls out as usual.
+	e.setAlias(t, "flights", "champion", 4)
+	must(t, "SyncAliases", e.svc.SyncAliases(ctx))
+	if got, want := slotsText(e.get(t, "r").Slots), "primary r1 flights/2 flights@champion 80%, canary r3 flights/4 flights@4 20%"; got != want {
+		t.Fatalf("after a new version:\ngot  %s\nwant %s", got, want)
+	}
+}
+
+// TestRolloutPromotionChecksTheAlias: a promotion decided while the alias
+// moved elsewhere is not applied.
+func TestRolloutPromotionChecksTheAlias(t *testing.T) {
+	e, clock, health := rolloutEnv(t, deploy.RolloutPolicy{Window: deploy.Duration(time.Minute)})
+	ctx := context.Background()
+	health.set("flights/2", healthy)
+	health.set("flights/3", healthy)
+	e.setAlias(t, "flights", "champion", 3)
+	must(t, "SyncAliases", e.svc.SyncAliases(ctx))
+	started := e.get(t, "r")
+	clock.advance(time.Minute)
+	// The alias moves to 4 after the last sync: the controller must not
+	// promote 3, which the alias no longer names.
+	e.setAlias(t, "flights", "champion", 4)
+	must(t, "ReconcileRollouts", e.svc.ReconcileRollouts(ctx))
+	if d := e.get(t, "r"); d.Generation != started.Generation {
+		t.Fatalf("promoted a canary the alias no longer names: %s", e.events(t, "r")[0].Message)
+	}
+}
+
+// TestRolloutCanaryEndsWithItsAlias: pointing the primary at another alias
+// ends the rollout of the old one.
+func TestRolloutCanaryEndsWithItsAlias(t *testing.T) {
+	e, _, _ := rolloutEnv(t, deploy.RolloutPolicy{})
+	ctx := context.Background()
+	e.setAlias(t, "flights", "champion", 3)
+	e.setAlias(t, "flights", "stable", 2)
+	must(t, "SyncAliases", e.svc.SyncAliases(ctx))
+	d, err := e.svc.Update(ctx, "r", deploy.Update{Model: refp(t, "flights@stable")})
+	must(t, "update --model flights@stable", err)
+	if got, want := slotsText(d.Slots), "primary r1 flights/2 flights@stable 100%"; got != want {
+		t.Fatalf("slots:\ngot  %s\nwant %s", got, want)
+	}
+	must(t, "SyncAliases", e.svc.SyncAliases(ctx))
+	if again := e.get(t, "r"); again.Generation != d.Generation {
+		t.Fatalf("SyncAliases changed the deployment: %s", e.events(t, "r")[0].Message)
 	}
 }
 

@@ -92,9 +92,8 @@ type Service struct {
 	// Now defaults to time.Now.
 	Now func() time.Time
 	// Health measures canaries for the rollout controller
-	// (ReconcileRollouts); nil when the server has no monitoring, and
-	// rollout canaries are then promoted after their window on time
-	// alone.
+	// (ReconcileRollouts); nil when the server has no monitoring, which
+	// then judges no rollout canary (a server with monitoring does).
 	Health HealthSource
 
 	mu sync.Mutex
@@ -629,6 +628,13 @@ func (s *Service) Update(ctx context.Context, name string, u Update) (*Deploymen
 	d, err := s.apply(ctx, name, func(ctx context.Context, cur *Deployment) (*Deployment, *Event, error) {
 		revert = nil
 		spec := applyUpdate(cur.Spec, u).normalize()
+		if c := cur.Slot(RoleCanary); c != nil && c.Rollout && u.Canary == nil &&
+			(spec.Rollout == nil || spec.Model != cur.Spec.Model) {
+			// The rollout this canary belongs to ends with the policy or
+			// with the alias the primary followed: the canary goes (and
+			// the alias is set back), as a rollback would.
+			spec.Canary, spec.CanaryPercent = nil, 0
+		}
 		if err := spec.Validate(); err != nil {
 			return nil, nil, err
 		}
@@ -665,6 +671,9 @@ func (s *Service) Update(ctx context.Context, name string, u Update) (*Deploymen
 		}
 		plan, note := s.planAliasRevert(ctx, cur, next)
 		revert = plan
+		if plan != nil && next.Spec.Rollout != nil {
+			next.Spec.Rollout = next.Spec.Rollout.withRejected(plan.Rejected)
+		}
 		return next, &Event{Type: EventUpdated, Message: "updated: " + describeUpdate(cur, next) + note}, nil
 	})
 	if err == nil {
@@ -784,6 +793,9 @@ func (s *Service) Rollback(ctx context.Context, name string, req RollbackRequest
 		}
 		plan, note := s.planAliasRevert(ctx, cur, next)
 		revert = plan
+		if plan != nil {
+			next.Spec.Rollout = next.Spec.Rollout.withRejected(plan.Rejected)
+		}
 		msg += note
 		if req.Reason != "" {
 			msg += " (" + req.Reason + ")"
@@ -921,6 +933,9 @@ func (s *Service) SyncAliases(ctx context.Context) error {
 				pending, held := rolloutPending(d, v)
 				s.holdRollout(d, v, held)
 				moved = moved || pending
+				// A rejected version the alias still names: its set-back
+				// failed or was cut short; do it now.
+				s.revertAlias(ctx, d.Name, rejectedAlias(d, v))
 			default:
 				s.aliasFound(key, d.Name, sl)
 				moved = moved || v.Name != sl.Model || v.Version != sl.Version
