@@ -57,26 +57,7 @@ func TestMonitorFeedbackEndToEnd(t *testing.T) {
 	csv.WriteString("request_id,label\n")
 	correct := 0
 	for i := range n {
-		body := fmt.Sprintf(`{"id": "req-%d", "inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 7], "data": [%d, %d.5, 3.1, 4.0, 0.5, %d, 2]}]}`,
-			i, i%30, i%17, i%5)
-		resp, err := http.Post(m.URL()+"/v2/models/weather/infer", "application/json", strings.NewReader(body))
-		if err != nil {
-			t.Fatal(err)
-		}
-		var ans struct {
-			Outputs []struct {
-				Data []float64 `json:"data"`
-			} `json:"outputs"`
-		}
-		err = json.NewDecoder(resp.Body).Decode(&ans)
-		resp.Body.Close()
-		if resp.StatusCode != 200 || err != nil || len(ans.Outputs) != 1 || len(ans.Outputs[0].Data) != 1 {
-			t.Fatalf("infer %d: %d %v", i, resp.StatusCode, err)
-		}
-		label := 0
-		if ans.Outputs[0].Data[0] >= 0.5 {
-			label = 1
-		}
+		label := predictedLabel(t, m.URL(), fmt.Sprintf("req-%d", i), i)
 		if i%4 == 3 {
 			label = 1 - label // every fourth prediction is wrong
 		} else {
@@ -153,4 +134,37 @@ func TestMonitorFeedbackEndToEnd(t *testing.T) {
 	if code, _, errs := runCLI(t, "monitor", "--server", m.URL()); code != exitUsage || !strings.Contains(errs, "missing arguments") {
 		t.Errorf("monitor without a deployment: exit %d %s", code, errs)
 	}
+}
+
+// predictedLabel sends row i of the weather fixture's test rows to the
+// weather deployment at baseURL with X-Request-Id id (OIP, one 1×7 tensor)
+// and returns the class it predicts (score ≥ 0.5).
+func predictedLabel(t *testing.T, baseURL, id string, i int) int {
+	t.Helper()
+	body := fmt.Sprintf(`{"id": %q, "inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 7], "data": [%d, %d.5, 3.1, 4.0, 0.5, %d, 2]}]}`,
+		id, i%30, i%17, i%5)
+	req, err := http.NewRequest("POST", baseURL+"/v2/models/weather/infer", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-Request-Id", id)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ans struct {
+		Outputs []struct {
+			Data []float64 `json:"data"`
+		} `json:"outputs"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&ans)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || err != nil || len(ans.Outputs) != 1 || len(ans.Outputs[0].Data) != 1 {
+		t.Fatalf("infer %s at %s: %d %v", id, baseURL, resp.StatusCode, err)
+	}
+	if ans.Outputs[0].Data[0] >= 0.5 {
+		return 1
+	}
+	return 0
 }

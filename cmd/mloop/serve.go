@@ -18,6 +18,7 @@ import (
 	"github.com/mloop/mloop"
 	"github.com/mloop/mloop/internal/artifact"
 	"github.com/mloop/mloop/internal/client"
+	"github.com/mloop/mloop/internal/monitor"
 	"github.com/mloop/mloop/internal/serving/payloadlog"
 	"github.com/mloop/mloop/internal/serving/router"
 )
@@ -39,6 +40,10 @@ type ReplicaConfig struct {
 	Artifacts string
 	// PayloadLog turns payload logging off when false, even with Artifacts.
 	PayloadLog bool
+	// Monitor forwards what the replica serves to the control plane's
+	// monitor (MLOOP_MONITOR): windows, drift, data quality and, with
+	// feedback posted to the server, live quality (docs/monitoring.md).
+	Monitor bool
 	// ShutdownTimeout bounds how long in-flight requests may take to finish.
 	ShutdownTimeout time.Duration
 }
@@ -49,6 +54,7 @@ func NewReplicaConfig() ReplicaConfig {
 		ControlPlane:    client.DefaultServer,
 		Addr:            "127.0.0.1:5152",
 		PayloadLog:      true,
+		Monitor:         true,
 		ShutdownTimeout: 30 * time.Second,
 	}
 }
@@ -62,9 +68,12 @@ type Replica struct {
 	// ProcessOutput receives process models' output (nil discards it).
 	ProcessOutput io.Writer
 
-	Router     *router.Router
-	Payloads   *payloadlog.Logger // nil when payloads are not logged
-	Artifacts  *artifact.Store    // nil without Config.Artifacts
+	Router   *router.Router
+	Payloads *payloadlog.Logger // nil when payloads are not logged
+	// Forwarder sends the router's observations to the control plane's
+	// monitor; nil when Config.Monitor is false.
+	Forwarder  *monitor.Forwarder
+	Artifacts  *artifact.Store // nil without Config.Artifacts
 	Metrics    *prometheus.Registry
 	HTTPServer *http.Server
 
@@ -109,9 +118,20 @@ func (r *Replica) Open(ctx context.Context) (err error) {
 		r.Payloads, r.payloads = startPayloadLogger(r.Artifacts, r.Logger)
 	}
 	cp := client.New(r.Config.ControlPlane, nil)
+	// A nil *monitor.Forwarder in the interface would not be nil.
+	var observer interface{ Observe(*monitor.Observation) }
+	if r.Config.Monitor {
+		r.Forwarder = monitor.NewForwarder(cp, monitor.ForwarderConfig{Registerer: r.Metrics, Logger: r.Logger})
+		if err = r.Forwarder.Open(ctx); err != nil {
+			r.Forwarder = nil
+			return fmt.Errorf("start forwarding observations: %w", err)
+		}
+		observer = r.Forwarder
+	}
 	r.Router = router.New(cp, router.Config{
 		CacheDir:      cacheDir,
 		Payloads:      r.Payloads,
+		Monitor:       observer,
 		Registerer:    r.Metrics,
 		Logger:        r.Logger,
 		ProcessOutput: r.ProcessOutput,
@@ -126,7 +146,7 @@ func (r *Replica) Open(ctx context.Context) (err error) {
 	r.HTTPServer = newHTTPServer(r.handler(), r.Logger)
 	r.serve(r.HTTPServer)
 	r.Logger.Info("mloop serve listening", "url", r.URL(), "control_plane", cp.BaseURL(),
-		"cache", cacheDir, "payload_log", r.Payloads != nil, "version", versionString())
+		"cache", cacheDir, "payload_log", r.Payloads != nil, "monitor", r.Forwarder != nil, "version", versionString())
 	return nil
 }
 
@@ -152,8 +172,9 @@ func (r *Replica) handler() http.Handler {
 }
 
 // Close stops accepting connections, lets in-flight requests finish (up
-// to Config.ShutdownTimeout), stops the router and its models, writes the
-// queued payload records, and removes a temporary cache folder.
+// to Config.ShutdownTimeout), stops the router and its models, sends the
+// observations not yet forwarded, writes the queued payload records, and
+// removes a temporary cache folder.
 func (r *Replica) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), r.Config.ShutdownTimeout)
 	defer cancel()
@@ -164,6 +185,13 @@ func (r *Replica) Close() error {
 			err = errors.Join(err, rerr)
 		}
 		r.Router = nil
+	}
+	if r.Forwarder != nil {
+		// After the router: it observes nothing more.
+		if ferr := r.Forwarder.Close(ctx); ferr != nil {
+			err = errors.Join(err, ferr)
+		}
+		r.Forwarder = nil
 	}
 	if r.Payloads != nil {
 		if perr := r.Payloads.Close(ctx); perr != nil {
@@ -193,6 +221,15 @@ health and metadata routes — plus GET /metrics, /healthz and /readyz. Run as
 many as needed behind any load balancer; canaries are judged and rolled back
 by each replica, through the server.
 
+Monitoring: a replica forwards every request its primaries and canaries
+answer (inputs, predictions, status, latency, request id) to the server's
+monitor, in batches every second (POST /api/v1/monitoring/observations):
+the server profiles them into windows, computes drift, joins the feedback
+labels posted to it by request id, and judges rollout canaries on them, as
+for its own traffic. Forwarding never holds up a request: when the server
+cannot keep up or cannot be reached, whole batches are dropped and counted
+(mloop_monitor_forward_dropped_total). --monitor=false turns it off.
+
 Payload logs: a replica has no artifact store of its own, so it logs no
 payloads unless --artifacts names the store the server writes to (the same
 folder on a shared file system, or the same s3:// URL).
@@ -218,6 +255,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		return exitUsage
 	}
 	fs.BoolVar(&cfg.PayloadLog, "payload-log", payloadLog, "log payloads (inputs, outputs, latency) to --artifacts; --payload-log=false turns it off [MLOOP_PAYLOAD_LOG]")
+	monitorOn, err := envBool("MLOOP_MONITOR", cfg.Monitor)
+	if err != nil {
+		fmt.Fprintf(stderr, "mloop serve: %v\n", err)
+		return exitUsage
+	}
+	fs.BoolVar(&cfg.Monitor, "monitor", monitorOn, "forward what this replica serves to the server's monitor (windows, drift, feedback quality, rollout judgement); --monitor=false turns it off [MLOOP_MONITOR]")
 	logLevel := fs.String("log-level", envOr("MLOOP_LOG_LEVEL", "info"), "log level: debug, info, warn, error [MLOOP_LOG_LEVEL]")
 	logFormat := fs.String("log-format", envOr("MLOOP_LOG_FORMAT", "text"), "log format: text or json [MLOOP_LOG_FORMAT]")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "how long in-flight requests may take to finish on shutdown")

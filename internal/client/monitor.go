@@ -5,8 +5,10 @@ package client
 // model versions, and ground-truth labels posted by request id.
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"math"
 	"net/http"
 	"net/url"
@@ -98,3 +100,21 @@ func (c *Client) PushFeedback(ctx context.Context, labels []monitor.Label) (moni
 	}
 	return out, nil
 }
+
+// PostObservations posts one batch of encoded observations (what
+// monitor.Forwarder builds) to the server's monitor. EINVALID when the
+// server cannot read the batch, ETOOLARGE when it is over
+// monitor.MaxObservationsBody, ENOTIMPLEMENTED when the server does not
+// monitor, EUNAVAILABLE when it cannot be reached.
+func (c *Client) PostObservations(ctx context.Context, body []byte) error {
+	resp, err := c.send(ctx, request{method: http.MethodPost, path: "/api/v1/monitoring/observations",
+		body: bytes.NewReader(body), size: int64(len(body)), contentType: monitor.ObservationsContentType})
+	if err != nil {
+		return fmt.Errorf("forward observations: %w", err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return nil
+}
+
+var _ monitor.Sink = (*Client)(nil)

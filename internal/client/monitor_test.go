@@ -122,8 +122,34 @@ func TestMonitorCalls(t *testing.T) {
 		t.Errorf("an unknown deployment has no windows, got %v", err)
 	}
 
+	// A replica's forwarded batch: observed as the server's own requests.
+	batch := monitor.EncodeObservations([]*monitor.Observation{{Deployment: "fwd", ModelVersion: "weather/1", Model: "weather",
+		Version: 1, RequestID: "f1", Status: 200, Latency: time.Millisecond}}, time.Now())
+	if err := c.PostObservations(ctx, batch); err != nil {
+		t.Fatalf("post observations: %v", err)
+	}
+	for deadline := time.Now().Add(60 * time.Second); ; {
+		ws, err := c.CurrentWindow(ctx, "fwd")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ws) == 1 && ws[0].Requests == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the forwarded request is not in the open window: %+v", ws)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := c.PostObservations(ctx, []byte("not a batch")); mloop.ErrorCode(err) != mloop.EINVALID {
+		t.Errorf("a bad batch: got %v, want EINVALID", err)
+	}
+
 	plain := newDeployServer(t, false)
 	if _, err := plain.c.CurrentWindow(ctx, "weather"); mloop.ErrorCode(err) != mloop.ENOTIMPLEMENTED {
 		t.Errorf("a server without a monitor: got %v, want ENOTIMPLEMENTED", err)
+	}
+	if err := plain.c.PostObservations(ctx, batch); mloop.ErrorCode(err) != mloop.ENOTIMPLEMENTED {
+		t.Errorf("observations to a server without a monitor: got %v, want ENOTIMPLEMENTED", err)
 	}
 }

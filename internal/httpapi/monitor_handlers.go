@@ -249,3 +249,36 @@ func (s *Server) postFeedback(w http.ResponseWriter, r *http.Request) error {
 	writeJSON(w, http.StatusOK, res)
 	return nil
 }
+
+// ObservationsAnswer is the answer of POST /api/v1/monitoring/observations.
+type ObservationsAnswer struct {
+	// Accepted is the number of observations handed to the monitor.
+	Accepted int `json:"accepted"`
+}
+
+// postObservations takes a batch of observations an `mloop serve` replica
+// forwarded (monitor.Forwarder; the binary format monitor.DecodeObservations
+// reads, at most monitor.MaxObservationsBody bytes) and has the monitor
+// observe each as if this server's data plane had served it. Times move
+// onto this server's clock (ObservationBatch.Rebase): a replica's clock
+// skew cannot put observations in the future.
+func (s *Server) postObservations(w http.ResponseWriter, r *http.Request) error {
+	m, err := s.monitor()
+	if err != nil {
+		return err
+	}
+	body, err := readBody(r, monitor.MaxObservationsBody)
+	if err != nil {
+		return err
+	}
+	b, err := monitor.DecodeObservations(bytes.NewReader(body), monitor.MaxObservationsBody)
+	if err != nil {
+		return err
+	}
+	b.Rebase(time.Now())
+	for _, o := range b.Observations {
+		m.Observe(o)
+	}
+	writeJSON(w, http.StatusOK, ObservationsAnswer{Accepted: len(b.Observations)})
+	return nil
+}

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"math"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/mloop/mloop/internal/monitor"
 	"github.com/mloop/mloop/internal/pipeline/pipelinetest"
+	"github.com/mloop/mloop/internal/serving"
 	"github.com/mloop/mloop/internal/serving/deploy"
 	"github.com/mloop/mloop/internal/serving/router"
 	"github.com/mloop/mloop/internal/sqlstore"
@@ -177,6 +179,61 @@ func TestMonitoringAPI(t *testing.T) {
 	}
 }
 
+// TestPostObservations posts a batch as a replica's forwarder encodes it:
+// the monitor observes its requests and rows, and a label posted for one
+// of them joins it.
+func TestPostObservations(t *testing.T) {
+	e, _ := newMonitorServer(t)
+	features := []serving.Feature{{Name: "temp", Type: serving.Numeric}, {Name: "wind", Type: serving.Numeric}}
+	obs := func(id string, rows int) *monitor.Observation {
+		vals := make([]float32, 2*rows)
+		vals[0] = float32(math.NaN())
+		return &monitor.Observation{Deployment: "remote", Revision: 1, ModelVersion: "weather/1", Model: "weather", Version: 1,
+			RequestID: id, Features: features, Inputs: serving.Batch{Rows: rows, Cols: 2, Values: vals},
+			Outputs: make([]float32, rows), OutputsPerRow: 1, Objective: "binary:logistic", Status: 200, Latency: time.Millisecond}
+	}
+	// The replica's clock is a day ahead: the times move onto the server's.
+	sent := time.Now().Add(24 * time.Hour)
+	body := monitor.EncodeObservations([]*monitor.Observation{obs("r-1", 1), obs("r-2", 2)}, sent)
+	post := func(body []byte) (int, map[string]any) {
+		t.Helper()
+		resp, err := http.Post(e.srv.URL+"/api/v1/monitoring/observations", monitor.ObservationsContentType, bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, out
+	}
+	if status, out := post(body); status != http.StatusOK || out["accepted"] != float64(2) {
+		t.Fatalf("post: got %d %v, want 200 {accepted: 2}", status, out)
+	}
+	waitUntil(t, "the open window holds the forwarded requests", func() bool {
+		out := e.must(t, http.StatusOK, "GET", "/api/v1/monitoring/remote/current", nil)
+		ws := decodeAs[[]*monitor.WindowSummary](t, out["windows"])
+		return len(ws) == 1 && ws[0].Requests == 2 && ws[0].Rows == 3
+	})
+	res := decodeAs[monitor.FeedbackResult](t, e.must(t, http.StatusOK, "POST", "/api/v1/feedback",
+		map[string]any{"labels": []map[string]any{{"request_id": "r-1", "label": 0}, {"request_id": "r-2#1", "label": 1}}}))
+	if res != (monitor.FeedbackResult{Accepted: 2}) {
+		t.Errorf("feedback: got %+v, want 2 accepted (not late: the replica's clock skew is undone)", res)
+	}
+	for _, c := range []struct {
+		body []byte
+		want string
+	}{
+		{[]byte(`{"observations": []}`), "invalid observations batch"},
+		{body[:len(body)-2], "outputs"},
+	} {
+		if status, out := post(c.body); status != http.StatusBadRequest || !strings.Contains(out["message"].(string), c.want) {
+			t.Errorf("%q: got %d %v, want 400 naming %q", c.body, status, out, c.want)
+		}
+	}
+}
+
 // TestMonitoringNotImplemented checks the answer of a server without a
 // monitor.
 func TestMonitoringNotImplemented(t *testing.T) {
@@ -186,6 +243,7 @@ func TestMonitoringNotImplemented(t *testing.T) {
 		{"GET", "/api/v1/monitoring/weather/current"},
 		{"GET", "/api/v1/monitoring/weather/quality"},
 		{"POST", "/api/v1/feedback"},
+		{"POST", "/api/v1/monitoring/observations"},
 	} {
 		status, out := e.call(t, c.method, c.path, `{"request_id":"a","label":1}`)
 		if status != http.StatusNotImplemented || !strings.Contains(out["message"].(string), "--monitor") {

@@ -174,6 +174,7 @@ func (s *Server) routes() []route {
 		{"GET", apiV1, "monitoring/{deployment}/windows", s.monitoringWindows},
 		{"GET", apiV1, "monitoring/{deployment}/current", s.monitoringCurrent},
 		{"GET", apiV1, "monitoring/{deployment}/quality", s.monitoringQuality},
+		{"POST", apiV1, "monitoring/observations", s.postObservations},
 		{"POST", apiV1, "feedback", s.postFeedback},
 
 		// mloop: alert rules and alerts (docs/alerts.md).
