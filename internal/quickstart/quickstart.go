@@ -160,9 +160,7 @@ type run struct {
 
 	seenAlerts map[string]bool
 	seenEvents map[int64]bool
-	seenRuns   map[string]bool
 	models     map[int64]*ModelRow
-	requestSeq int
 }
 
 func newRun(o Options) (*run, error) {
@@ -203,7 +201,7 @@ func newRun(o Options) (*run, error) {
 		o: o, c: c, http: &http.Client{Timeout: 30 * time.Second}, out: o.Out, start: time.Now(),
 		months: byMonth(days), project: filepath.Join(dir, "project"),
 		sum:        &Summary{Scenario: o.Scenario, Server: strings.TrimRight(o.Server, "/")},
-		seenAlerts: map[string]bool{}, seenEvents: map[int64]bool{}, seenRuns: map[string]bool{},
+		seenAlerts: map[string]bool{}, seenEvents: map[int64]bool{},
 		models: map[int64]*ModelRow{},
 	}, nil
 }
@@ -540,7 +538,6 @@ func (q *run) predict(ctx context.Context, id string, d day) (string, error) {
 	if resp.StatusCode != http.StatusOK {
 		return "", fmt.Errorf("predict %s: %s: %s", id, resp.Status, strings.TrimSpace(string(rb)))
 	}
-	q.requestSeq++
 	return resp.Header.Get(deploy.ModelVersionHeader), nil
 }
 
@@ -701,7 +698,6 @@ func (q *run) followAlert(ctx context.Context, a *alert.Alert) error {
 // followRun waits for a pipeline run to end, narrates its steps and
 // returns the model version it registered (nil when none).
 func (q *run) followRun(ctx context.Context, id, why string) (*ModelRow, error) {
-	q.seenRuns[id] = true
 	var r *pipeline.Run
 	err := q.waitFor(ctx, "pipeline run "+id, func() (bool, error) {
 		var err error
@@ -855,6 +851,11 @@ func (q *run) narrateEvents(ctx context.Context) error {
 		_ = json.Unmarshal(e.Details, &det)
 		switch e.Type {
 		case deploy.EventRolloutStarted:
+			for _, s := range det.Before {
+				if mv := q.models[s.Version]; mv != nil && s.Role == deploy.RoleCanary && mv.Outcome == "canary" {
+					mv.Outcome = "replaced as canary by a newer champion"
+				}
+			}
 			for _, s := range det.After {
 				if s.Role == deploy.RoleCanary {
 					if mv := q.models[s.Version]; mv != nil {
