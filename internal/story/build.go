@@ -269,7 +269,16 @@ func (b *builder) noEventLink(ctx context.Context, a *alert.Alert) (Link, string
 	}
 	switch {
 	case last == nil:
-		l.Title = fmt.Sprintf("no trigger event: rule %s posted none (it has no trigger action, or its delivery has not run yet)", a.Rule)
+		l.Title = fmt.Sprintf("no trigger event: rule %s posted none (its trigger action has not run yet)", a.Rule)
+		r, err := b.svc.Alerts.GetRule(ctx, a.Rule)
+		switch {
+		case mloop.IsNotFound(err):
+			l.Title = fmt.Sprintf("no trigger event: rule %s no longer exists", a.Rule)
+		case err != nil:
+			return l, "", fmt.Errorf("story of %s: rule %s: %w", b.name, a.Rule, err)
+		case !slices.ContainsFunc(r.Actions, func(x alert.Action) bool { return x.Trigger != nil }):
+			l.Title = fmt.Sprintf("no trigger event: rule %s has no trigger action (it records alerts and sends webhooks only)", a.Rule)
+		}
 		return l, OutcomeNotTriggered, nil
 	case last.Outcome == alert.OutcomeOK:
 		l.Time = last.Time

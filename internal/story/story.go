@@ -165,6 +165,8 @@ type Alerts interface {
 	// Alert returns an alert with its deliveries, oldest first; ENOTFOUND
 	// when there is none.
 	Alert(ctx context.Context, id string) (*alert.Alert, []*alert.Delivery, error)
+	// GetRule returns a rule; ENOTFOUND when there is none.
+	GetRule(ctx context.Context, name string) (*alert.Rule, error)
 }
 
 // Pipelines reads triggers, their events and pipeline runs;

@@ -24,6 +24,7 @@ import (
 type fakeAlerts struct {
 	alerts     []*alert.Alert // newest first
 	deliveries map[string][]*alert.Delivery
+	rules      map[string]*alert.Rule
 }
 
 func (f *fakeAlerts) Alerts(_ context.Context, flt alert.AlertFilter) ([]*alert.Alert, error) {
@@ -46,6 +47,13 @@ func (f *fakeAlerts) Alert(_ context.Context, id string) (*alert.Alert, []*alert
 		}
 	}
 	return nil, nil, mloop.Errorf(mloop.ENOTFOUND, "no alert %s", id)
+}
+
+func (f *fakeAlerts) GetRule(_ context.Context, name string) (*alert.Rule, error) {
+	if r, ok := f.rules[name]; ok {
+		return r, nil
+	}
+	return nil, mloop.Errorf(mloop.ENOTFOUND, "no rule %s", name)
 }
 
 type fakePipelines struct {
@@ -416,6 +424,49 @@ func TestStory(t *testing.T) {
 }
 
 // TestStoryLinks checks what each kind of link points to.
+// TestStoryNoTriggerTitle: an alert that posted no event says why, from
+// its rule.
+func TestStoryNoTriggerTitle(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		rule *alert.Rule
+		want string
+	}{
+		{"rule gone", nil, "no trigger event: rule RULE no longer exists"},
+		{"no trigger action", &alert.Rule{Name: "RULE", Actions: []alert.Action{{Webhook: &alert.Webhook{URL: "http://x"}}}},
+			"no trigger event: rule RULE has no trigger action (it records alerts and sends webhooks only)"},
+		{"not run yet", &alert.Rule{Name: "RULE", Actions: []alert.Action{{Trigger: &alert.TriggerAction{}}}},
+			"no trigger event: rule RULE posted none (its trigger action has not run yet)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld()
+			w.alert("al-1", "", "", "")
+			rule := w.alerts.alerts[0].Rule
+			if tc.rule != nil {
+				r := *tc.rule
+				r.Name = rule
+				w.alerts.rules = map[string]*alert.Rule{rule: &r}
+			}
+			st, err := w.service(true).Story(context.Background(), "weather", 0)
+			if err != nil {
+				t.Fatalf("Story: %v", err)
+			}
+			want := strings.ReplaceAll(tc.want, "RULE", rule)
+			for _, c := range st.Chains {
+				for _, l := range c.Links {
+					if l.Kind == story.KindTrigger {
+						if l.Title != want {
+							t.Fatalf("trigger link title:\ngot  %q\nwant %q", l.Title, want)
+						}
+						return
+					}
+				}
+			}
+			t.Fatalf("no trigger link in %+v", st.Chains)
+		})
+	}
+}
+
 func TestStoryLinks(t *testing.T) {
 	w := newWorld()
 	w.alert("al-00000000000000aa", pipeline.EventFired, "pr-0000000000aa", "")
