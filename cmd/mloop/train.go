@@ -215,7 +215,7 @@ func trainGBDT(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		}
 	}
 	if cfg.Objective == gbdt.MultiSoftprob && cfg.NumClass == 0 {
-		cfg.NumClass = trainNumClasses(train)
+		cfg.NumClass = train.NumClasses()
 	}
 	if !*quiet {
 		fmt.Fprintf(stderr, "training %d trees of depth %d (%s) on %d rows of %d features\n", cfg.NumTrees, cfg.MaxDepth, cfg.Objective, train.Rows(), len(train.Features))
@@ -239,7 +239,7 @@ func trainGBDT(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		Trees: model.NumTrees(), Rounds: model.Rounds, BestIteration: model.BestIteration,
 		Features: model.Features, Classes: model.Classes, TrainRows: train.Rows(), Seconds: seconds,
 	}
-	if sum.TrainMetrics, err = trainEvaluate(model, train); err != nil {
+	if sum.TrainMetrics, err = model.EvaluateData(train); err != nil {
 		return fail(err)
 	}
 	metrics := map[string]float64{"train_seconds": seconds, "trees": float64(model.NumTrees()), "best_iteration": float64(model.BestIteration)}
@@ -248,7 +248,7 @@ func trainGBDT(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	if validData != nil {
 		sum.ValidRows = validData.Rows()
-		if sum.ValidMetrics, err = trainEvaluate(model, validData); err != nil {
+		if sum.ValidMetrics, err = model.EvaluateData(validData); err != nil {
 			return fail(err)
 		}
 		for k, v := range sum.ValidMetrics {
@@ -367,28 +367,6 @@ func trainSplitList(s string) []string {
 		}
 	}
 	return out
-}
-
-// trainNumClasses returns the classes of a multi-class label: the class names
-// read, else the largest label + 1.
-func trainNumClasses(d *gbdt.Data) int {
-	if d.Classes != nil {
-		return len(d.Classes)
-	}
-	hi := float32(-1)
-	for _, y := range d.Labels {
-		hi = max(hi, y)
-	}
-	return int(hi) + 1
-}
-
-// trainEvaluate returns the model's metrics on d.
-func trainEvaluate(m *gbdt.Model, d *gbdt.Data) (map[string]float64, error) {
-	p, err := m.PredictData(d)
-	if err != nil {
-		return nil, err
-	}
-	return gbdt.Evaluate(m.Objective, m.NumClass, d.Labels, d.Weights, p)
 }
 
 // trainFormatMetrics formats metrics as "name=value" pairs in name order.

@@ -223,20 +223,7 @@ func (m *Monitor) Flush(ctx context.Context) error {
 	if !m.opened.Load() {
 		return mloop.Errorf(mloop.EUNAVAILABLE, "the monitor is not open: call Open first")
 	}
-	done := make(chan struct{})
-	select {
-	case m.flushReq <- done:
-	case <-m.ctx.Done():
-		return mloop.Errorf(mloop.EUNAVAILABLE, "the monitor is closed")
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return m.ask(ctx, m.flushReq)
 }
 
 // drain has the aggregator take every buffered request, without closing
@@ -245,9 +232,15 @@ func (m *Monitor) drain(ctx context.Context) error {
 	if m.closed.Load() {
 		return mloop.Errorf(mloop.EUNAVAILABLE, "the monitor is closed")
 	}
+	return m.ask(ctx, m.drainReq)
+}
+
+// ask hands the aggregator a done channel on req and waits until it is
+// closed, the monitor closes or ctx ends.
+func (m *Monitor) ask(ctx context.Context, req chan<- chan struct{}) error {
 	done := make(chan struct{})
 	select {
-	case m.drainReq <- done:
+	case req <- done:
 	case <-m.ctx.Done():
 		return mloop.Errorf(mloop.EUNAVAILABLE, "the monitor is closed")
 	case <-ctx.Done():

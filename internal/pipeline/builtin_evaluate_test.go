@@ -11,13 +11,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
-
-	"github.com/goccy/go-yaml"
-	"github.com/santhosh-tekuri/jsonschema/v6"
 
 	"github.com/mloop/mloop"
 	"github.com/mloop/mloop/internal/pipeline"
@@ -723,62 +719,7 @@ func TestEvaluateCacheKeyExtra(t *testing.T) {
 // evaluate step: its with: keys are the decoder's, and it accepts a good
 // step and rejects bad with:.
 func TestEvaluateSchema(t *testing.T) {
-	data, err := os.ReadFile("../../docs/pipeline.schema.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var root struct {
-		Defs map[string]struct {
-			Properties map[string]any `json:"properties"`
-		} `json:"$defs"`
-	}
-	if err := json.Unmarshal(data, &root); err != nil {
-		t.Fatal(err)
-	}
-	var schemaKeys []string
-	for k := range root.Defs["evaluate_with"].Properties {
-		schemaKeys = append(schemaKeys, k)
-	}
-	sort.Strings(schemaKeys)
-	b := pipeline.NewService(nil, nil, nil, nil, nil, "").Builtins["evaluate"]
-	err = b.Check(&pipeline.Step{Name: "evaluate", Uses: "evaluate", With: map[string]any{"no_such_key": 1}})
-	_, list, ok := strings.Cut(fmt.Sprint(err), "(known keys: ")
-	if !ok {
-		t.Fatalf("unknown key: %v, want the known keys listed", err)
-	}
-	known := strings.Split(strings.TrimSuffix(list, ")"), ", ")
-	sort.Strings(known)
-	if !slices.Equal(schemaKeys, known) {
-		t.Errorf("schema evaluate_with: keys %v, the decoder's %v", schemaKeys, known)
-	}
-
-	c := jsonschema.NewCompiler()
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.AddResource("pipeline.schema.json", doc); err != nil {
-		t.Fatal(err)
-	}
-	sch, err := c.Compile("pipeline.schema.json")
-	if err != nil {
-		t.Fatalf("compile the schema: %v", err)
-	}
-	validate := func(spec string) error {
-		var v any
-		if err := yaml.Unmarshal([]byte(spec), &v); err != nil {
-			t.Fatal(err)
-		}
-		j, err := json.Marshal(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(j))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return sch.Validate(inst)
-	}
+	validate := checkBuiltinSchema(t, "evaluate", "evaluate_with")
 	if err := validate(evalSpec(`{label: y, model: m, champion_alias: best}`)); err != nil {
 		t.Errorf("the schema rejects a good evaluate step: %v", err)
 	}

@@ -281,7 +281,7 @@ func (TrainGBDTStep) Run(ctx context.Context, bc *BuiltinContext) error {
 	}
 	cfg := s.cfg
 	if cfg.Objective == gbdt.MultiSoftprob && cfg.NumClass == 0 {
-		cfg.NumClass = trainNumClasses(train)
+		cfg.NumClass = train.NumClasses()
 	}
 	if cfg, err = cfg.WithDefaults(); err != nil {
 		return mloop.Errorf(mloop.EINVALID, "step %s: %s", name, mloop.ErrorMessage(err))
@@ -302,7 +302,7 @@ func (TrainGBDTStep) Run(ctx context.Context, bc *BuiltinContext) error {
 	}
 
 	metrics := map[string]float64{"trees": float64(model.NumTrees()), "best_iteration": float64(model.BestIteration)}
-	tm, err := trainEvaluate(model, train)
+	tm, err := model.EvaluateData(train)
 	if err != nil {
 		return fmt.Errorf("step %s: evaluate on train: %w", name, err)
 	}
@@ -310,7 +310,7 @@ func (TrainGBDTStep) Run(ctx context.Context, bc *BuiltinContext) error {
 		metrics["train_"+k] = v
 	}
 	if valid != nil {
-		vm, err := trainEvaluate(model, valid)
+		vm, err := model.EvaluateData(valid)
 		if err != nil {
 			return fmt.Errorf("step %s: evaluate on valid: %w", name, err)
 		}
@@ -385,28 +385,6 @@ func trainInputName(in ResolvedInput) string {
 		return "steps." + in.Step + ".outputs." + in.Output
 	}
 	return in.Name
-}
-
-// trainNumClasses returns the classes of a multi-class label: the class
-// names read, else the largest label + 1.
-func trainNumClasses(d *gbdt.Data) int {
-	if d.Classes != nil {
-		return len(d.Classes)
-	}
-	hi := float32(-1)
-	for _, y := range d.Labels {
-		hi = max(hi, y)
-	}
-	return int(hi) + 1
-}
-
-// trainEvaluate returns the model's metrics on d.
-func trainEvaluate(m *gbdt.Model, d *gbdt.Data) (map[string]float64, error) {
-	p, err := m.PredictData(d)
-	if err != nil {
-		return nil, err
-	}
-	return gbdt.Evaluate(m.Objective, m.NumClass, d.Labels, d.Weights, p)
 }
 
 // trainParamTags returns the hyperparameters a model was trained with as

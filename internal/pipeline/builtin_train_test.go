@@ -131,65 +131,8 @@ func TestTrainGBDTCheckErrors(t *testing.T) {
 // train_gbdt_with lists exactly the keys the step accepts (named by its
 // unknown-key error).
 func TestTrainGBDTSchemaKeys(t *testing.T) {
-	data, err := os.ReadFile("../../docs/pipeline.schema.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var root struct {
-		Defs map[string]struct {
-			Properties map[string]any `json:"properties"`
-		} `json:"$defs"`
-	}
-	if err := json.Unmarshal(data, &root); err != nil {
-		t.Fatal(err)
-	}
-	var schemaKeys []string
-	for k := range root.Defs["train_gbdt_with"].Properties {
-		schemaKeys = append(schemaKeys, k)
-	}
-	sort.Strings(schemaKeys)
-
-	b := pipeline.NewService(nil, nil, nil, nil, nil, "").Builtins["train/gbdt"]
-	st := &pipeline.Step{Name: "train", Uses: "train/gbdt", With: map[string]any{"no_such_key": 1}}
-	err = b.Check(st)
-	_, list, ok := strings.Cut(fmt.Sprint(err), "(known keys: ")
-	if !ok {
-		t.Fatalf("unknown key: %v, want the known keys listed", err)
-	}
-	known := strings.Split(strings.TrimSuffix(list, ")"), ", ")
-	sort.Strings(known)
-	if !slices.Equal(schemaKeys, known) {
-		t.Errorf("schema train_gbdt_with: keys %v, the decoder's %v", schemaKeys, known)
-	}
-
+	validate := checkBuiltinSchema(t, "train/gbdt", "train_gbdt_with")
 	// The schema accepts the specs the step accepts and rejects bad with:.
-	c := jsonschema.NewCompiler()
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.AddResource("pipeline.schema.json", doc); err != nil {
-		t.Fatal(err)
-	}
-	sch, err := c.Compile("pipeline.schema.json")
-	if err != nil {
-		t.Fatalf("compile the schema: %v", err)
-	}
-	validate := func(spec string) error {
-		var v any
-		if err := yaml.Unmarshal([]byte(spec), &v); err != nil {
-			t.Fatal(err)
-		}
-		j, err := json.Marshal(v)
-		if err != nil {
-			t.Fatal(err)
-		}
-		inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(j))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return sch.Validate(inst)
-	}
 	if err := validate(trainPipelineSpec); err != nil {
 		t.Errorf("the schema rejects the test pipeline: %v", err)
 	}
@@ -438,5 +381,69 @@ func TestTrainGBDTStepOutputRegressionAndCancel(t *testing.T) {
 	cancel()
 	if _, _, err := trainDirect(cctx, t, spec, in); !errors.Is(err, context.Canceled) {
 		t.Errorf("cancelled: got %v, want context.Canceled", err)
+	}
+}
+
+// checkBuiltinSchema checks that docs/pipeline.schema.json's definition
+// def lists exactly the with: keys the built-in step uses accepts (named
+// by its unknown-key error), and returns a validator of YAML specs against
+// the schema.
+func checkBuiltinSchema(t *testing.T, uses, def string) func(spec string) error {
+	t.Helper()
+	data, err := os.ReadFile("../../docs/pipeline.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var root struct {
+		Defs map[string]struct {
+			Properties map[string]any `json:"properties"`
+		} `json:"$defs"`
+	}
+	if err := json.Unmarshal(data, &root); err != nil {
+		t.Fatal(err)
+	}
+	var schemaKeys []string
+	for k := range root.Defs[def].Properties {
+		schemaKeys = append(schemaKeys, k)
+	}
+	sort.Strings(schemaKeys)
+	b := pipeline.NewService(nil, nil, nil, nil, nil, "").Builtins[uses]
+	err = b.Check(&pipeline.Step{Name: "step", Uses: uses, With: map[string]any{"no_such_key": 1}})
+	_, list, ok := strings.Cut(fmt.Sprint(err), "(known keys: ")
+	if !ok {
+		t.Fatalf("unknown key: %v, want the known keys listed", err)
+	}
+	known := strings.Split(strings.TrimSuffix(list, ")"), ", ")
+	sort.Strings(known)
+	if !slices.Equal(schemaKeys, known) {
+		t.Errorf("schema %s: keys %v, the decoder's %v", def, schemaKeys, known)
+	}
+
+	c := jsonschema.NewCompiler()
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.AddResource("pipeline.schema.json", doc); err != nil {
+		t.Fatal(err)
+	}
+	sch, err := c.Compile("pipeline.schema.json")
+	if err != nil {
+		t.Fatalf("compile the schema: %v", err)
+	}
+	return func(spec string) error {
+		var v any
+		if err := yaml.Unmarshal([]byte(spec), &v); err != nil {
+			t.Fatal(err)
+		}
+		j, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		inst, err := jsonschema.UnmarshalJSON(bytes.NewReader(j))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sch.Validate(inst)
 	}
 }

@@ -276,6 +276,19 @@ func FromRows(features []Feature, rows []float32, labels, weights []float32) (*D
 // Rows returns the number of rows.
 func (d *Data) Rows() int { return len(d.Labels) }
 
+// NumClasses returns the classes of a multi-class label: the class names
+// read (Classes), else the largest label + 1.
+func (d *Data) NumClasses() int {
+	if d.Classes != nil {
+		return len(d.Classes)
+	}
+	hi := float32(-1)
+	for _, y := range d.Labels {
+		hi = max(hi, y)
+	}
+	return int(hi) + 1
+}
+
 // check validates the data for the objective; features must be the
 // training data's when train is not nil.
 func (d *Data) check(cfg Config, what string, train *Data) error {

@@ -139,6 +139,15 @@ func (m *Model) PredictData(d *Data) ([]float32, error) {
 	return out, nil
 }
 
+// EvaluateData returns the model's metrics on d (see Evaluate).
+func (m *Model) EvaluateData(d *Data) (map[string]float64, error) {
+	p, err := m.PredictData(d)
+	if err != nil {
+		return nil, err
+	}
+	return Evaluate(m.Objective, m.NumClass, d.Labels, d.Weights, p)
+}
+
 func (m *Model) transform(acc []float32) {
 	switch m.Objective {
 	case BinaryLogistic:
